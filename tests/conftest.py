@@ -1,0 +1,24 @@
+"""Shared fixtures: a simulated cluster per test, started on a free port in a thread."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bluegreen.sim import SimCluster
+
+
+@pytest.fixture
+def sim() -> Iterator[SimCluster]:
+    cluster = SimCluster(ready_delay=0.0).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def kubeconfig(sim: SimCluster, tmp_path: Path) -> Path:
+    return sim.write_kubeconfig(tmp_path / "kubeconfig")
