@@ -1,0 +1,98 @@
+"""`bluegreen demo`: a whole blue/green cycle against the simulated cluster, with the output a real run prints.
+
+It starts the simulator in this process, seeds a blue app behind a Service, then runs the real CLI
+commands: a release with smoke tests and the switch, a release whose smoke tests fail (live traffic
+untouched), and a rollback.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import click
+
+from bluegreen.errors import ExitCode
+
+
+def _banner(text: str) -> None:
+    click.echo("")
+    click.secho(f"==> {text}", bold=True)
+
+
+def _run(args: list[str]) -> int:
+    from bluegreen.cli import cli
+
+    click.secho("$ bluegreen " + " ".join(args), fg="cyan")
+    try:
+        cli.main(args=args, prog_name="bluegreen", standalone_mode=False)
+    except SystemExit as e:
+        return int(e.code or 0)
+    return 0
+
+
+def _live(sim: object, namespace: str = "default") -> str:
+    from bluegreen.sim import SimCluster
+
+    assert isinstance(sim, SimCluster)
+    svc = sim.get("services", namespace, "web")
+    return ",".join(f"{k}={v}" for k, v in svc["spec"]["selector"].items())
+
+
+def run_demo(ready_delay: float = 0.4) -> int:
+    from bluegreen.sim import SimCluster
+
+    sim = SimCluster(ready_delay=ready_delay).start()
+    workdir = Path(tempfile.mkdtemp(prefix="bluegreen-demo-"))
+    kubeconfig = sim.write_kubeconfig(workdir / "kubeconfig")
+    saved = {k: os.environ.get(k) for k in ("KUBECONFIG", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")}
+    os.environ["KUBECONFIG"] = str(kubeconfig)
+    for k in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
+        os.environ.pop(k, None)  # the demo must not write into a real job's outputs
+    failures: list[str] = []
+
+    def expect(step: str, got: int, want: int) -> None:
+        if got != want:
+            failures.append(f"{step}: exit code {got}, expected {want}")
+
+    try:
+        _banner(f"A simulated cluster is running at {sim.url}; seeding app 'web' (3 replicas, blue, image web:1.0)")
+        sim.seed_app(name="web", image="registry.example/web:1.0", replicas=3, color="blue")
+        click.echo(f"service/web selects {_live(sim)}")
+
+        _banner("Release web:1.1 as green: deploy, verify through the preview Service, switch, verify again")
+        expect("release 1.1", _run(["deploy", "--service", "web", "--image", "registry.example/web:1.1",
+                                    "--smoke-path", "/healthz", "--smoke-path", "/"]), ExitCode.OK)
+        click.echo(f"service/web now selects {_live(sim)}")
+
+        _banner("Release web:1.2-smokefail: its smoke tests fail, so live traffic is never touched")
+        expect("failing release", _run(["deploy", "--service", "web", "--image", "registry.example/web:1.2-smokefail",
+                                        "--smoke-path", "/healthz", "--smoke-path", "/api/orders"]), ExitCode.FAILED)
+        click.echo(f"service/web still selects {_live(sim)}")
+
+        _banner("Release web:1.3: blue is reused and updated in place, then traffic switches back to blue")
+        expect("release 1.3", _run(["deploy", "--service", "web", "--image", "registry.example/web:1.3",
+                                    "--smoke-path", "/healthz"]), ExitCode.OK)
+
+        _banner("Something is wrong with 1.3 in production: roll back in one step (what the 3 a.m. button runs)")
+        expect("rollback", _run(["rollback", "--service", "web"]), ExitCode.OK)
+        click.echo(f"service/web selects {_live(sim)}")
+
+        _banner("Where things stand")
+        expect("status", _run(["status", "--service", "web"]), ExitCode.OK)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        sim.stop()
+    click.echo("")
+    if failures:
+        click.secho("demo did not go as expected: " + "; ".join(failures), fg="red")
+        return 1
+    click.secho("Demo complete: two releases, a failed release that left live traffic alone, and a rollback.",
+                fg="green")
+    click.echo("Try it by hand: python -m bluegreen.sim --port 8001 --kubeconfig-out sim.kubeconfig")
+    return 0

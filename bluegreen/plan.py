@@ -1,0 +1,450 @@
+"""PURE planning: from what the cluster shows (Service, Deployments, as plain dicts) decide colours, names,
+manifests and the switch request. No I/O here, so every branch is tested without a cluster.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from bluegreen import state as st
+from bluegreen.errors import InputError, NothingToRollBack
+
+Obj = dict[str, Any]
+
+# Annotations that belong to the Deployment controller or to kubectl, not to the app.
+_FOREIGN_ANNOTATIONS = ("deployment.kubernetes.io/", "kubectl.kubernetes.io/last-applied-configuration")
+
+
+def name_of(obj: Obj) -> str:
+    return str(obj["metadata"]["name"])
+
+
+def selector_of(service: Obj) -> dict[str, str]:
+    return dict((service.get("spec") or {}).get("selector") or {})
+
+
+def template_labels(deployment: Obj) -> dict[str, str]:
+    return dict((((deployment.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {})
+
+
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def matching(selector: dict[str, str], deployments: list[Obj]) -> list[Obj]:
+    """Deployments whose pods the selector would pick up: a Service selects pods, not Deployments."""
+    return [d for d in deployments if selects(selector, template_labels(d))]
+
+
+def containers(deployment: Obj) -> list[Obj]:
+    return list(deployment["spec"]["template"]["spec"].get("containers") or [])
+
+
+def image_of(deployment: Obj, container: str | None = None) -> str | None:
+    cs = containers(deployment)
+    for c in cs:
+        if container is None or c.get("name") == container:
+            return c.get("image")
+    return None
+
+
+def replicas_of(deployment: Obj) -> int:
+    r = (deployment.get("spec") or {}).get("replicas")
+    return 1 if r is None else int(r)
+
+
+def base_name(name: str) -> str:
+    for color in st.COLORS:
+        if name.endswith("-" + color):
+            return name[: -len(color) - 1]
+    return name
+
+
+def choose_container(deployment: Obj, requested: str | None, source: str) -> str:
+    names = [c.get("name", "") for c in containers(deployment)]
+    if requested is not None:
+        if requested not in names:
+            raise InputError("--container", f"{source} has no container {requested!r}",
+                             hint=f"its containers are: {', '.join(names)}")
+        return requested
+    if len(names) != 1:
+        raise InputError("--container", f"{source} has {len(names)} containers ({', '.join(names)})",
+                         hint="pass --container to say which one gets the new image")
+    return names[0]
+
+
+def colored_copy(source: Obj, *, name: str, namespace: str, color_label: str, color: str,
+                 image: str | None, container: str) -> Obj:
+    """A Deployment like ``source`` but of ``color``: colour label in metadata, selector and pod template.
+
+    Only what belongs to the app is carried over: no status, uid, resourceVersion, owner references,
+    controller annotations; selector and template get the colour so the two Deployments never share pods.
+    """
+    src_meta = source.get("metadata") or {}
+    spec = copy.deepcopy(source["spec"])
+    spec.pop("paused", None)
+    sel = spec.setdefault("selector", {})
+    sel.setdefault("matchLabels", {})[color_label] = color
+    tmpl_meta = spec["template"].setdefault("metadata", {})
+    tmpl_meta.setdefault("labels", {})[color_label] = color
+    tmpl_meta.pop("creationTimestamp", None)
+    if image is not None:
+        for c in spec["template"]["spec"]["containers"]:
+            if c.get("name") == container:
+                c["image"] = image
+    labels = dict(src_meta.get("labels") or {})
+    labels[color_label] = color
+    labels[st.MANAGED_BY_KEY] = st.MANAGED_BY
+    annotations = {k: v for k, v in (src_meta.get("annotations") or {}).items()
+                   if not k.startswith(_FOREIGN_ANNOTATIONS)}
+    meta: Obj = {"name": name, "namespace": namespace, "labels": labels}
+    if annotations:
+        meta["annotations"] = annotations
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": spec}
+
+
+def check_manifest(manifest: Obj, namespace: str) -> None:
+    """A --manifest must be one apps/v1 Deployment whose selector picks its own pod template."""
+    if not isinstance(manifest, dict) or manifest.get("kind") != "Deployment":
+        kind = manifest.get("kind") if isinstance(manifest, dict) else type(manifest).__name__
+        raise InputError("--manifest", f"is not a Deployment (kind: {kind})",
+                         hint="give one apps/v1 Deployment; bluegreen sets its name, colour and image")
+    if manifest.get("apiVersion") != "apps/v1":
+        raise InputError("--manifest", f"apiVersion {manifest.get('apiVersion')!r} is not apps/v1")
+    ns = (manifest.get("metadata") or {}).get("namespace")
+    if ns and ns != namespace:
+        raise InputError("--manifest", f"is for namespace {ns!r}, but the release is in {namespace!r}")
+    spec = manifest.get("spec") or {}
+    try:
+        cs = spec["template"]["spec"]["containers"]
+    except (KeyError, TypeError):
+        raise InputError("--manifest", "has no spec.template.spec.containers") from None
+    if not cs:
+        raise InputError("--manifest", "has no containers")
+    match = ((spec.get("selector") or {}).get("matchLabels")) or {}
+    labels = ((spec["template"].get("metadata") or {}).get("labels")) or {}
+    if not match or not selects(match, labels):
+        raise InputError("--manifest", "spec.selector.matchLabels does not match spec.template.metadata.labels",
+                         hint="every selector label must also be a pod template label")
+
+
+# ---------------------------------------------------------------------------------------------- release
+
+
+@dataclass(frozen=True)
+class Adoption:
+    """The Service has no colour key yet: copy the uncoloured Deployment as blue first (same image)."""
+
+    original: str
+    blue: Obj
+    blue_exists: bool
+    selector: dict[str, str]  # the Service selector with the colour key added
+
+
+@dataclass(frozen=True)
+class ReleasePlan:
+    namespace: str
+    service: str
+    service_rv: str
+    color_label: str
+    live_color: str
+    idle_color: str
+    live_deployment: str
+    live_image: str | None
+    live_replicas: int
+    target: Obj  # the desired idle-colour Deployment
+    target_exists: bool
+    container: str
+    image: str
+    preview: Obj  # the desired preview Service
+    preview_exists: bool
+    adoption: Adoption | None = None
+
+    @property
+    def target_name(self) -> str:
+        return name_of(self.target)
+
+    @property
+    def preview_name(self) -> str:
+        return name_of(self.preview)
+
+    def describe(self) -> list[str]:
+        lines = []
+        if self.adoption:
+            a = self.adoption
+            lines += [
+                f"adopt: service/{self.service} selects no colour yet",
+                f"  {'update' if a.blue_exists else 'create'} deployment.apps/{name_of(a.blue)} "
+                f"(copy of deployment.apps/{a.original}, same image {self.live_image})",
+                f"  switch service/{self.service} selector to {fmt_selector(a.selector)}",
+            ]
+        verb = "update" if self.target_exists else "create"
+        lines += [
+            f"{verb} deployment.apps/{self.target_name} ({self.live_replicas} replicas, "
+            f"container {self.container} image {self.image})",
+            f"{'update' if self.preview_exists else 'create'} service/{self.preview_name} "
+            f"(selector {fmt_selector(self.preview['spec']['selector'])})",
+            "run smoke checks through the preview Service",
+            f"switch service/{self.service}: {self.color_label} {self.live_color} -> {self.idle_color}",
+            f"previous colour {self.live_color} stays on deployment.apps/{self.live_deployment} "
+            f"(image {self.live_image})",
+        ]
+        return lines
+
+
+def fmt_selector(sel: dict[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sel.items())
+
+
+def selector_with(selector: dict[str, str], key: str, value: str) -> dict[str, str]:
+    out = dict(selector)
+    out[key] = value
+    return out
+
+
+def find_live(service: Obj, deployments: list[Obj], color_label: str) -> tuple[str | None, Obj]:
+    """The live colour (None when the Service has no colour key yet) and the Deployment serving it."""
+    svc = name_of(service)
+    selector = selector_of(service)
+    if not selector:
+        raise InputError("--service", f"service {svc!r} has no selector",
+                         hint="bluegreen switches a Service's selector; a Service without one is managed by hand")
+    color = selector.get(color_label)
+    if color is not None and color not in st.COLORS:
+        raise InputError("--color-label", f"service {svc!r} selects {color_label}={color}, which is not blue or green",
+                         hint="bluegreen switches between the colours blue and green; pass the label that carries them")
+    found = matching(selector, deployments)
+    if color is None:
+        # Every Deployment whose pods carry the selector is live; the coloured ones are copies made by an
+        # adoption that was interrupted, so the uncoloured one is the original.
+        uncoloured = [d for d in found if color_label not in template_labels(d)]
+        found = uncoloured or found
+    if not found:
+        raise InputError("--service", f"no Deployment's pod template matches service {svc!r} selector "
+                         f"{fmt_selector(selector)}", hint="deploy the app first, or check --namespace")
+    if len(found) > 1:
+        names = ", ".join(sorted(name_of(d) for d in found))
+        raise InputError("--service", f"{len(found)} Deployments match service {svc!r} selector "
+                         f"{fmt_selector(selector)}: {names}",
+                         hint="bluegreen needs exactly one live Deployment behind the Service")
+    live = found[0]
+    if color is not None and color_label not in template_labels(live):
+        raise InputError("--color-label", f"deployment {name_of(live)!r} does not carry label {color_label!r}")
+    return color, live
+
+
+def preview_service(service: Obj, *, name: str, selector: dict[str, str]) -> Obj:
+    ports = []
+    for p in (service.get("spec") or {}).get("ports") or []:
+        ports.append({k: p[k] for k in ("name", "port", "targetPort", "protocol", "appProtocol") if k in p})
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": name,
+            "namespace": service["metadata"]["namespace"],
+            "labels": {st.ROLE_KEY: st.ROLE_PREVIEW, st.MANAGED_BY_KEY: st.MANAGED_BY},
+            "annotations": {st.PREFIX + "preview-of": name_of(service)},
+        },
+        "spec": {"type": "ClusterIP", "selector": selector, "ports": ports},
+    }
+
+
+def plan_release(service: Obj, deployments: list[Obj], *, image: str, color_label: str,
+                 deployment: str | None, container: str | None, manifest: Obj | None,
+                 preview_name: str, existing_preview: Obj | None) -> ReleasePlan:
+    ns = service["metadata"]["namespace"]
+    svc = name_of(service)
+    live_color, live = find_live(service, deployments, color_label)
+    by_name = {name_of(d): d for d in deployments}
+
+    adoption: Adoption | None = None
+    if live_color is None:
+        live_color = st.COLORS[0]
+        base = deployment or base_name(name_of(live))
+        blue_name = f"{base}-{live_color}"
+        if blue_name == name_of(live):
+            raise InputError("--deployment", f"the uncoloured Deployment is already named {blue_name!r}",
+                             hint="pass --deployment with another base name for the coloured copies")
+        live_container = choose_container(live, container, f"deployment {name_of(live)!r}")
+        blue = colored_copy(live, name=blue_name, namespace=ns, color_label=color_label, color=live_color,
+                            image=None, container=live_container)
+        adoption = Adoption(original=name_of(live), blue=blue, blue_exists=blue_name in by_name,
+                            selector=selector_with(selector_of(service), color_label, live_color))
+        base_selector = adoption.selector
+    else:
+        base = deployment or base_name(name_of(live))
+        base_selector = selector_of(service)
+
+    idle = st.other_color(live_color)
+    target_name = f"{base}-{idle}"
+    if target_name == name_of(live):
+        raise InputError("--deployment", f"the new colour's Deployment {target_name!r} is the live one")
+    target_selector = selector_with(base_selector, color_label, idle)
+
+    if manifest is not None:
+        check_manifest(manifest, ns)
+        source, source_desc = manifest, "--manifest"
+    else:
+        source, source_desc = live, f"deployment {name_of(live)!r}"
+    chosen = choose_container(source, container, source_desc)
+    target = colored_copy(source, name=target_name, namespace=ns, color_label=color_label, color=idle,
+                          image=image, container=chosen)
+    if manifest is None:
+        target["spec"]["replicas"] = replicas_of(live)
+    elif not selects(target_selector, template_labels(target)):
+        missing = {k: v for k, v in target_selector.items() if template_labels(target).get(k) != v}
+        raise InputError("--manifest", f"pod template labels lack the Service's selector {fmt_selector(missing)}",
+                         hint="without them the Service would select no pod after the switch")
+
+    existing = by_name.get(target_name)
+    if existing is not None:
+        old_sel = ((existing.get("spec") or {}).get("selector") or {})
+        if old_sel != target["spec"]["selector"]:
+            raise InputError("--deployment", f"deployment {target_name!r} exists with selector "
+                             f"{fmt_selector(old_sel.get('matchLabels') or {})}, which cannot change "
+                             f"(selectors are immutable)", hint=f"delete deployment {target_name!r} and re-run")
+        if selects(selector_of(service), template_labels(existing)):
+            raise InputError("--service", f"deployment {target_name!r} already receives live traffic")
+
+    if existing_preview is not None:
+        labels = (existing_preview.get("metadata") or {}).get("labels") or {}
+        if labels.get(st.ROLE_KEY) != st.ROLE_PREVIEW:
+            raise InputError("--preview-service", f"service {preview_name!r} exists and was not made by bluegreen",
+                             hint="pass another --preview-service name; bluegreen will not take over a Service it did not create")
+
+    return ReleasePlan(
+        namespace=ns,
+        service=svc,
+        service_rv=str(service["metadata"].get("resourceVersion", "")),
+        color_label=color_label,
+        live_color=live_color,
+        idle_color=idle,
+        live_deployment=name_of(adoption.blue) if adoption else name_of(live),
+        live_image=image_of(live, chosen if manifest is None else None),
+        live_replicas=replicas_of(live),
+        target=target,
+        target_exists=existing is not None,
+        container=chosen,
+        image=image,
+        preview=preview_service(service, name=preview_name, selector=target_selector),
+        preview_exists=existing_preview is not None,
+        adoption=adoption,
+    )
+
+
+# ----------------------------------------------------------------------------------------------- switch
+
+
+def _escape(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def switch_patch(service: Obj, *, color_label: str, to_color: str,
+                 annotations: dict[str, str | None]) -> list[Obj]:
+    """ONE JSON patch that moves traffic and records the release, valid only against the Service as read.
+
+    The `test` of resourceVersion makes it a compare-and-swap: the API server rejects the whole patch if
+    anyone changed the Service since we read it, so we never overwrite a change we did not see. An
+    annotation whose value is None is removed.
+    """
+    meta = service["metadata"]
+    ops: list[Obj] = [{"op": "test", "path": "/metadata/resourceVersion", "value": meta["resourceVersion"]}]
+    selector = selector_of(service)
+    if color_label in selector:
+        ops.append({"op": "test", "path": f"/spec/selector/{_escape(color_label)}", "value": selector[color_label]})
+    ops.append({"op": "add", "path": f"/spec/selector/{_escape(color_label)}", "value": to_color})
+    current = meta.get("annotations")
+    wanted = {k: v for k, v in annotations.items() if v is not None}
+    if current is None:
+        if wanted:
+            ops.append({"op": "add", "path": "/metadata/annotations", "value": wanted})
+        return ops
+    for k, v in annotations.items():
+        if v is None and k in current:
+            ops.append({"op": "remove", "path": f"/metadata/annotations/{_escape(k)}"})
+        elif v is not None and current.get(k) != v:
+            ops.append({"op": "add", "path": f"/metadata/annotations/{_escape(k)}", "value": v})
+    return ops
+
+
+# --------------------------------------------------------------------------------------------- rollback
+
+
+@dataclass(frozen=True)
+class RollbackPlan:
+    namespace: str
+    service: str
+    color_label: str
+    from_color: str
+    to_color: str
+    from_deployment: str | None
+    from_image: str | None
+    from_replicas: int | None
+    to_deployment: Obj
+    to_image: str | None
+    restore_replicas: int | None  # scale back up to this first (it was scaled to zero)
+
+    @property
+    def to_name(self) -> str:
+        return name_of(self.to_deployment)
+
+    def describe(self) -> list[str]:
+        lines = []
+        if self.restore_replicas:
+            lines.append(f"scale deployment.apps/{self.to_name} to {self.restore_replicas} replicas and wait")
+        lines.append(f"switch service/{self.service}: {self.color_label} {self.from_color} -> {self.to_color} "
+                     f"(image {self.to_image})")
+        return lines
+
+
+def plan_rollback(service: Obj, deployments: list[Obj]) -> RollbackPlan:
+    svc = name_of(service)
+    state = st.read_state(service)
+    color_label = state.color_label or st.DEFAULT_COLOR_LABEL
+    selector = selector_of(service)
+    live_color = selector.get(color_label)
+    if not state.known or live_color not in st.COLORS:
+        raise NothingToRollBack(f"service {svc!r} has no bluegreen release recorded, so there is nothing to roll back to",
+                                hint="rollback needs one earlier release made by bluegreen deploy")
+    to_color = st.other_color(live_color)
+    if state.previous_color != to_color or not state.previous_image:
+        raise NothingToRollBack(f"service {svc!r} records no previous colour to roll back to",
+                                hint="the first release has nothing before it")
+    to_selector = selector_with(selector, color_label, to_color)
+    found = matching(to_selector, deployments)
+    if not found:
+        raise NothingToRollBack(f"the previous colour {to_color} has no Deployment any more "
+                                f"(it was deleted, e.g. by --after-switch delete)",
+                                hint=f"redeploy the previous image: bluegreen deploy --service {svc} --image {state.previous_image}")
+    if len(found) > 1:
+        raise InputError("--service", f"{len(found)} Deployments match {fmt_selector(to_selector)}: "
+                         f"{', '.join(sorted(name_of(d) for d in found))}")
+    target = found[0]
+    running = [c.get("image") for c in containers(target)]
+    if state.previous_image not in running:
+        good = st.last_good_image(state, to_color) or state.previous_image
+        raise NothingToRollBack(
+            f"deployment {name_of(target)!r} now runs {', '.join(str(i) for i in running)}, not {state.previous_image} "
+            f"that was live before (a later release failed before its switch and left its image there)",
+            hint=f"roll back by redeploying the last good image: bluegreen deploy --service {svc} --image {good}")
+    live = matching(selector, deployments)
+    restore = None
+    if replicas_of(target) == 0:
+        restore = state.previous_replicas or (replicas_of(live[0]) if live else 1) or 1
+    return RollbackPlan(
+        namespace=service["metadata"]["namespace"], service=svc, color_label=color_label,
+        from_color=live_color, to_color=to_color,
+        from_deployment=name_of(live[0]) if live else None,
+        from_image=state.active_image, from_replicas=replicas_of(live[0]) if live else None,
+        to_deployment=target, to_image=state.previous_image, restore_replicas=restore,
+    )
+
+
+def image_of_pod(pod: Obj, container: str) -> str | None:
+    for c in ((pod.get("spec") or {}).get("containers") or []):
+        if c.get("name") == container:
+            return c.get("image")
+    return None

@@ -1,0 +1,169 @@
+"""One typed, validated settings object per command, built from flags / BLUEGREEN_* env / action inputs.
+
+Validation here needs no cluster: anything wrong is an InputError naming the flag, raised before any
+request is made. Checks that need the cluster's view (does the container exist?) live in plan.py.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bluegreen.errors import InputError
+
+AFTER_SWITCH = ("keep", "scale-to-zero", "delete")
+ON_FAILURE = ("keep", "delete")
+SMOKE_VIA = ("auto", "proxy", "direct")
+
+MAX_TIMEOUT = 24 * 3600
+DEFAULT_TIMEOUT = 600
+DEFAULT_LOCK_SECONDS = 60
+
+# The reference grammar of distribution/reference (docker/distribution), simplified only in that the
+# domain part is not length-checked: [domain[:port]/]path[:tag][@digest].
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+IMAGE_RE = re.compile(
+    rf"^(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)"
+    rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$"
+)
+# Kubernetes object names (RFC 1123 DNS label for Services, subdomain for Deployments; we use the
+# stricter label rule for both, since Deployment names end up in pod names).
+NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+LABEL_KEY_RE = re.compile(
+    r"^(?:[a-z0-9]([-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+
+
+def validate_image(image: str | None) -> str:
+    if not image or not image.strip():
+        raise InputError("--image", "is required and was empty", hint="pass the image to deploy, e.g. registry.example.com/web:1.4.2")
+    image = image.strip()
+    if not IMAGE_RE.match(image):
+        raise InputError("--image", f"{image!r} is not a valid image reference",
+                         hint="expected [registry/]repository[:tag][@sha256:digest], lower-case repository")
+    return image
+
+
+def validate_name(flag: str, value: str | None, *, required: bool = True) -> str | None:
+    if value is None or value == "":
+        if required:
+            raise InputError(flag, "is required")
+        return None
+    if len(value) > 63 or not NAME_RE.match(value):
+        raise InputError(flag, f"{value!r} is not a valid Kubernetes name",
+                         hint="use lower-case letters, digits and '-', at most 63 characters")
+    return value
+
+
+def validate_timeout(flag: str, seconds: float | None, default: float) -> float:
+    if seconds is None:
+        return default
+    if seconds <= 0 or seconds > MAX_TIMEOUT:
+        raise InputError(flag, f"{seconds:g} seconds is out of range", hint=f"use 1 to {MAX_TIMEOUT} seconds")
+    return float(seconds)
+
+
+def validate_choice(flag: str, value: str | None, choices: tuple[str, ...], default: str) -> str:
+    if value is None or value == "":
+        return default
+    if value not in choices:
+        raise InputError(flag, f"{value!r} is not one of {', '.join(choices)}")
+    return value
+
+
+@dataclass(frozen=True)
+class Connection:
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespace: str | None = None  # None: the context's namespace, else "default"
+
+    def __post_init__(self) -> None:
+        if self.kubeconfig:
+            p = Path(self.kubeconfig)
+            if not p.is_file():
+                raise InputError("--kubeconfig", f"{self.kubeconfig} does not exist or is not a file")
+        validate_name("--namespace", self.namespace, required=False)
+
+
+@dataclass(frozen=True)
+class Common:
+    """What every command shares: where the cluster is, what the Service is, how to report."""
+
+    service: str
+    connection: Connection = field(default_factory=Connection)
+    output_file: str | None = None
+    json: bool = False
+    debug: bool = False
+
+    def __post_init__(self) -> None:
+        validate_name("--service", self.service)
+
+
+@dataclass(frozen=True)
+class DeploySettings:
+    common: Common
+    image: str
+    deployment: str | None = None
+    container: str | None = None
+    manifest: str | None = None
+    color_label: str = "version"
+    preview_service: str | None = None
+    smoke_paths: tuple[str, ...] = ()
+    smoke_file: str | None = None
+    smoke_command: str | None = None
+    smoke_via: str = "auto"
+    timeout: float = DEFAULT_TIMEOUT
+    after_switch: str = "keep"
+    on_failure: str = "keep"
+    dry_run: bool = False
+    force_unlock: bool = False
+    lock_duration: float = DEFAULT_LOCK_SECONDS
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "image", validate_image(self.image))
+        validate_name("--deployment", self.deployment, required=False)
+        validate_name("--preview-service", self.preview_service, required=False)
+        if self.preview_service == self.common.service:
+            raise InputError("--preview-service", "must differ from --service",
+                             hint="the preview Service is internal and selects only the new colour")
+        if not self.color_label or not LABEL_KEY_RE.match(self.color_label):
+            raise InputError("--color-label", f"{self.color_label!r} is not a valid label key")
+        if self.container is not None and not self.container:
+            raise InputError("--container", "is empty")
+        if self.manifest is not None and not Path(self.manifest).is_file():
+            raise InputError("--manifest", f"{self.manifest} does not exist or is not a file")
+        if self.smoke_command is not None and not self.smoke_command.strip():
+            raise InputError("--smoke-command", "is empty")
+        object.__setattr__(self, "smoke_via", validate_choice("--smoke-via", self.smoke_via, SMOKE_VIA, "auto"))
+        object.__setattr__(self, "after_switch",
+                           validate_choice("--after-switch", self.after_switch, AFTER_SWITCH, "keep"))
+        object.__setattr__(self, "on_failure", validate_choice("--on-failure", self.on_failure, ON_FAILURE, "keep"))
+        object.__setattr__(self, "timeout", validate_timeout("--timeout", self.timeout, DEFAULT_TIMEOUT))
+        object.__setattr__(self, "lock_duration",
+                           validate_timeout("--lock-duration", self.lock_duration, DEFAULT_LOCK_SECONDS))
+        if self.lock_duration < 10:
+            raise InputError("--lock-duration", f"{self.lock_duration:g} seconds is too short",
+                             hint="use at least 10 seconds; the lock is renewed while the release runs")
+
+    @property
+    def preview_name(self) -> str:
+        return self.preview_service or f"{self.common.service}-preview"
+
+
+@dataclass(frozen=True)
+class RollbackSettings:
+    common: Common
+    timeout: float = DEFAULT_TIMEOUT
+    dry_run: bool = False
+    force_unlock: bool = False
+    lock_duration: float = DEFAULT_LOCK_SECONDS
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "timeout", validate_timeout("--timeout", self.timeout, DEFAULT_TIMEOUT))
+        object.__setattr__(self, "lock_duration",
+                           validate_timeout("--lock-duration", self.lock_duration, DEFAULT_LOCK_SECONDS))

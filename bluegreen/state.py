@@ -1,0 +1,146 @@
+"""What we remember on the live Service itself (annotations), so `status` and `rollback` need nothing but
+the Service's name, and a re-run after a crash finds the truth in the cluster, not in CI.
+
+PURE: no I/O. Label keys, annotation keys and colour names are defined here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+COLORS = ("blue", "green")
+DEFAULT_COLOR_LABEL = "version"
+
+PREFIX = "bluegreen.dev/"
+ANN_ACTIVE_COLOR = PREFIX + "active-color"
+ANN_PREVIOUS_COLOR = PREFIX + "previous-color"
+ANN_ACTIVE_IMAGE = PREFIX + "active-image"
+ANN_PREVIOUS_IMAGE = PREFIX + "previous-image"
+ANN_PREVIOUS_REPLICAS = PREFIX + "previous-replicas"
+ANN_COLOR_LABEL = PREFIX + "color-label"
+ANN_RELEASE_ID = PREFIX + "release-id"
+ANN_HISTORY = PREFIX + "history"
+STATE_ANNOTATIONS = (ANN_ACTIVE_COLOR, ANN_PREVIOUS_COLOR, ANN_ACTIVE_IMAGE, ANN_PREVIOUS_IMAGE,
+                     ANN_PREVIOUS_REPLICAS, ANN_COLOR_LABEL, ANN_RELEASE_ID, ANN_HISTORY)
+
+# Labels we put on objects we create (never into a selector).
+MANAGED_BY_KEY = "app.kubernetes.io/managed-by"
+MANAGED_BY = "bluegreen"
+ROLE_KEY = PREFIX + "role"
+ROLE_PREVIEW = "preview"
+
+HISTORY_LIMIT = 10
+
+
+def other_color(color: str) -> str:
+    return COLORS[1] if color == COLORS[0] else COLORS[0]
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    time: str
+    action: str  # deploy | rollback | adopt
+    color: str
+    image: str | None
+    run_url: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"time": self.time, "action": self.action, "color": self.color, "image": self.image}
+        if self.run_url:
+            d["run_url"] = self.run_url
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> HistoryEntry:
+        return cls(time=str(d.get("time", "")), action=str(d.get("action", "")), color=str(d.get("color", "")),
+                   image=d.get("image"), run_url=d.get("run_url"))
+
+
+@dataclass(frozen=True)
+class ReleaseState:
+    active_color: str | None = None
+    previous_color: str | None = None
+    active_image: str | None = None
+    previous_image: str | None = None
+    previous_replicas: int | None = None
+    color_label: str | None = None
+    release_id: str | None = None
+    history: tuple[HistoryEntry, ...] = field(default_factory=tuple)
+
+    @property
+    def known(self) -> bool:
+        return self.active_color is not None
+
+
+def read_state(service: dict[str, Any]) -> ReleaseState:
+    """Decode our annotations; anything unreadable (hand-edited) is treated as absent, never a crash."""
+    ann = (service.get("metadata") or {}).get("annotations") or {}
+    history: list[HistoryEntry] = []
+    try:
+        raw = json.loads(ann.get(ANN_HISTORY, "[]"))
+        if isinstance(raw, list):
+            history = [HistoryEntry.from_dict(h) for h in raw if isinstance(h, dict)]
+    except ValueError:
+        pass
+    replicas: int | None
+    try:
+        replicas = int(ann[ANN_PREVIOUS_REPLICAS]) if ann.get(ANN_PREVIOUS_REPLICAS) else None
+    except ValueError:
+        replicas = None
+
+    def color(key: str) -> str | None:
+        v = ann.get(key)
+        return v if v in COLORS else None
+
+    return ReleaseState(
+        active_color=color(ANN_ACTIVE_COLOR),
+        previous_color=color(ANN_PREVIOUS_COLOR),
+        active_image=ann.get(ANN_ACTIVE_IMAGE) or None,
+        previous_image=ann.get(ANN_PREVIOUS_IMAGE) or None,
+        previous_replicas=replicas,
+        color_label=ann.get(ANN_COLOR_LABEL) or None,
+        release_id=ann.get(ANN_RELEASE_ID) or None,
+        history=tuple(history),
+    )
+
+
+def to_annotations(state: ReleaseState) -> dict[str, str | None]:
+    """Every one of our annotation keys; None means the key must not be there (the patch removes it)."""
+    return {
+        ANN_ACTIVE_COLOR: state.active_color,
+        ANN_PREVIOUS_COLOR: state.previous_color,
+        ANN_ACTIVE_IMAGE: state.active_image,
+        ANN_PREVIOUS_IMAGE: state.previous_image,
+        ANN_PREVIOUS_REPLICAS: None if state.previous_replicas is None else str(state.previous_replicas),
+        ANN_COLOR_LABEL: state.color_label,
+        ANN_RELEASE_ID: state.release_id,
+        ANN_HISTORY: json.dumps([h.to_dict() for h in state.history], separators=(",", ":")),
+    }
+
+
+def after_switch(state: ReleaseState, *, to_color: str, to_image: str | None, from_color: str | None,
+                 from_image: str | None, from_replicas: int | None, color_label: str, action: str,
+                 time: str, release_id: str, run_url: str | None) -> ReleaseState:
+    """The state to record in the same request that switches traffic to ``to_color``."""
+    entry = HistoryEntry(time=time, action=action, color=to_color, image=to_image, run_url=run_url)
+    return replace(
+        state,
+        active_color=to_color,
+        active_image=to_image,
+        previous_color=from_color,
+        previous_image=from_image,
+        previous_replicas=from_replicas,
+        color_label=color_label,
+        release_id=release_id,
+        history=(entry, *state.history)[:HISTORY_LIMIT],
+    )
+
+
+def last_good_image(state: ReleaseState, color: str) -> str | None:
+    """The image most recently switched to on ``color``, from the history."""
+    for h in state.history:
+        if h.color == color and h.image:
+            return h.image
+    return None
