@@ -22,3 +22,9 @@ def sim() -> Iterator[SimCluster]:
 @pytest.fixture
 def kubeconfig(sim: SimCluster, tmp_path: Path) -> Path:
     return sim.write_kubeconfig(tmp_path / "kubeconfig")
+
+
+@pytest.fixture(autouse=True)
+def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The engine's backoff between retries is real time; tests shorten it rather than wait.
+    monkeypatch.setenv("BLUEGREEN_RETRY_BASE_SECONDS", "0.001")
