@@ -199,17 +199,24 @@ class Release:
 
     # ------------------------------------------------------------------------------------------ switch
 
-    def switch(self, service: Obj, *, color_label: str, to_color: str, new_state: st.ReleaseState) -> Obj:
-        """The one compare-and-swap that moves traffic. A lost reply is recognised by reading again."""
+    def switch(self, service: Obj, *, color_label: str, to_color: str, new_state: st.ReleaseState | None = None,
+               restore: dict[str, str | None] | None = None) -> Obj:
+        """The one compare-and-swap that moves traffic and records the release (``new_state``) or puts
+        our annotations back as they were (``restore``). A lost reply is recognised by reading again."""
         name = pl.name_of(service)
-        ops = pl.switch_patch(service, color_label=color_label, to_color=to_color,
-                              annotations=st.to_annotations(new_state))
+        wanted = restore if restore is not None else st.to_annotations(new_state or st.ReleaseState())
+        ops = pl.switch_patch(service, color_label=color_label, to_color=to_color, annotations=wanted)
+
+        def landed(current: Obj) -> bool:
+            ann = current["metadata"].get("annotations") or {}
+            return pl.selector_of(current).get(color_label) == to_color and \
+                all(ann.get(k) == v for k, v in wanted.items())
+
         try:
             return self.kube.patch(CORE, "services", name, ops, JSON_PATCH)
         except (ApiFailure, ApiUnavailable) as e:
             current = self.kube.get(CORE, "services", name)
-            if current is not None and pl.selector_of(current).get(color_label) == to_color \
-                    and st.read_state(current).release_id == new_state.release_id:
+            if current is not None and landed(current):
                 self.log.info(f"service/{name}: the switch landed although its reply was lost")
                 return current
             if isinstance(e, ApiFailure) and e.code in (409, 422) and current is not None \
@@ -364,7 +371,7 @@ def _apply_deployment(r: Release, desired: Obj) -> Obj:
             return created
         except ApiFailure as e:
             if e.code != 409:
-                raise _write_failed(e, f"deployment.apps/{name}")
+                raise _write_failed(e, f"deployment.apps/{name}") from None
             existing = r.kube.get(APPS, "deployments", name)  # our retried create had landed
             if existing is None:
                 raise
@@ -478,7 +485,8 @@ def _release(r: Release, s: DeploySettings, plan: pl.ReleasePlan, service: Obj, 
             if failed:
                 raise SmokeFailed(f"after the switch: {failed}")
         except BluegreenError as e:
-            _switch_back(r, plan, switched, before, str(e))
+            original = {k: (service["metadata"].get("annotations") or {}).get(k) for k in st.STATE_ANNOTATIONS}
+            _switch_back(r, plan, switched, before, original, str(e))
 
     with log.step("tidy"):
         _after_switch(r, s, plan)
@@ -488,12 +496,13 @@ def _release(r: Release, s: DeploySettings, plan: pl.ReleasePlan, service: Obj, 
     log.info(o.message)
 
 
-def _switch_back(r: Release, plan: pl.ReleasePlan, switched: Obj, before: st.ReleaseState, why: str) -> None:
+def _switch_back(r: Release, plan: pl.ReleasePlan, switched: Obj, before: st.ReleaseState,
+                 original: dict[str, str | None], why: str) -> None:
+    """Put the Service back exactly as it was: the old colour, and our annotations as they were."""
     log, o = r.log, r.outcome
     log.error(f"verification after the switch failed: {why}")
-    restored = st.ReleaseState(**{**before.__dict__, "release_id": r.release_id + "-back"})
     try:
-        r.switch(switched, color_label=plan.color_label, to_color=plan.live_color, new_state=restored)
+        r.switch(switched, color_label=plan.color_label, to_color=plan.live_color, restore=original)
     except BluegreenError as e:
         raise ReleaseFailed(f"verification failed ({why}) and switching back failed too ({e}); "
                             f"traffic is on {plan.idle_color}: check it now with bluegreen status") from None

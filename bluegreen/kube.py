@@ -227,7 +227,7 @@ class Kube:
              namespace: str | None = None) -> str:
         p = f"{base}/namespaces/{quote(namespace or self.namespace)}/{resource}"
         if name:
-            p += "/" + quote(name)
+            p += "/" + quote(name, safe=":")
         if sub:
             p += "/" + sub
         return p

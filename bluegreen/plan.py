@@ -362,6 +362,11 @@ def switch_patch(service: Obj, *, color_label: str, to_color: str,
         if wanted:
             ops.append({"op": "add", "path": "/metadata/annotations", "value": wanted})
         return ops
+    result = {k: v for k, v in current.items() if k not in annotations or annotations[k] is not None}
+    result.update(wanted)
+    if not result:  # as the API server itself does, leave no empty map behind
+        ops.append({"op": "remove", "path": "/metadata/annotations"})
+        return ops
     for k, v in annotations.items():
         if v is None and k in current:
             ops.append({"op": "remove", "path": f"/metadata/annotations/{_escape(k)}"})

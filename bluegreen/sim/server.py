@@ -1,0 +1,961 @@
+"""The HTTP face of the simulated cluster: the Kubernetes REST API over the stdlib ``ThreadingHTTPServer``.
+
+Routing follows the real API server's request-info rules (``/api/v1/namespaces/NS/RES/NAME/SUB``), answers
+carry real ``Status`` bodies, and writes go through the Store, so the official client and kubectl talk to it
+as to a real cluster. Places where we knowingly differ say so in a comment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import re
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from . import errors
+from .errors import ApiError
+from .resources import RESOURCES, Resource, api_resource_list, group_versions, lookup
+from .store import Obj, Store, WatchEvent
+
+if TYPE_CHECKING:
+    from .apps import AppRegistry
+
+KUBE_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-sim", "gitCommit": "0000000000000000000000000000000000000000",
+                "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23.0",
+                "compiler": "gc", "platform": "linux/amd64"}
+_WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
+_METHOD_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+# namespaces/NAME/<these> are subresources of the namespace, not resources inside it (real RequestInfo rule)
+_NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
+
+
+# ---- request info ----------------------------------------------------------------------------------
+
+@dataclass
+class RequestInfo:
+    """What the real server's RequestInfoFactory derives from a URL, used for routing and RBAC."""
+    is_resource: bool
+    verb: str
+    group: str = ""
+    version: str = ""
+    resource: str | None = None
+    namespace: str | None = None
+    name: str | None = None
+    subresource: str | None = None
+    rest: str = ""  # the path after a proxy subresource
+
+
+def request_info(method: str, path: str, query: dict[str, str]) -> RequestInfo:
+    parts = [unquote(p) for p in path.strip("/").split("/") if p != ""] if path.strip("/") else []
+    method_verb = method.lower() if method not in _METHOD_VERBS and method != "GET" else _METHOD_VERBS.get(method, "get")
+    if len(parts) >= 2 and parts[0] == "api":
+        group, version, rest = "", parts[1], parts[2:]
+    elif len(parts) >= 3 and parts[0] == "apis":
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:
+        return RequestInfo(False, method_verb)
+    if not rest:
+        return RequestInfo(False, method_verb, group, version)
+    info = RequestInfo(True, method_verb, group, version)
+    if rest[0] == "namespaces" and len(rest) > 1:
+        info.namespace = rest[1]
+        if len(rest) > 2 and rest[2] not in _NAMESPACE_SUBRESOURCES:
+            rest = rest[2:]
+        else:
+            info.resource, info.name = "namespaces", rest[1]
+            info.namespace = None
+            rest = rest[2:]
+            if rest:
+                info.subresource = rest[0]
+            return _verb_for(info, method, query)
+    info.resource = rest[0]
+    if len(rest) > 1:
+        info.name = rest[1]
+    if len(rest) > 2:
+        info.subresource = rest[2]
+    if len(rest) > 3:
+        info.rest = "/".join(rest[3:])
+    return _verb_for(info, method, query)
+
+
+def _verb_for(info: RequestInfo, method: str, query: dict[str, str]) -> RequestInfo:
+    if method == "GET":
+        if info.name is None:
+            info.verb = "watch" if query.get("watch") in ("true", "1") else "list"
+        else:
+            info.verb = "get"
+    else:
+        info.verb = _METHOD_VERBS.get(method, method.lower())
+        if method == "DELETE" and info.name is None:
+            info.verb = "deletecollection"
+    return info
+
+
+# ---- request log, faults, auth ---------------------------------------------------------------------
+
+@dataclass
+class RequestRecord:
+    method: str
+    path: str
+    query: str
+    status: int
+    user: str | None
+    verb: str
+    resource: str | None
+    namespace: str | None
+    name: str | None
+    subresource: str | None = None
+
+    @property
+    def is_write(self) -> bool:
+        return self.verb in _WRITE_VERBS
+
+
+@dataclass
+class Fault:
+    method: str | None
+    path: re.Pattern[str] | None
+    status: int | None
+    count: int | None  # None: forever
+    delay: float
+    drop: bool
+    retry_after: float | None
+    after: int
+    body: dict[str, Any] | str | None
+    apply: bool
+    seen: int = 0
+    fired: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        return ((self.method is None or self.method.upper() == method)
+                and (self.path is None or self.path.search(path) is not None))
+
+    @property
+    def exhausted(self) -> bool:
+        return self.count is not None and self.fired >= self.count
+
+
+class Faults:
+    """Injected failures: the next ``count`` matching requests (after skipping ``after``) fail, wait or drop."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+
+    def add(self, method: str | None = None, path: str | None = None, status: int | None = None,
+            count: int | None = 1, delay: float = 0.0, drop: bool = False, retry_after: float | None = None,
+            after: int = 0, body: dict[str, Any] | str | None = None, apply: bool = False) -> Fault:
+        """``status`` defaults to 500, except for a fault that only delays (``delay`` given, no status):
+        that one delays the request and then lets it through. ``drop=True`` closes the connection without
+        a reply; with ``apply=True`` the request is processed first (a lost reply). ``count=None``: forever."""
+        if status is None and not drop and not apply and delay == 0.0:
+            status = 500
+        if apply:
+            drop = True
+        fault = Fault(method, re.compile(path) if path else None, status, count, delay, drop, retry_after, after,
+                      body, apply)
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def take(self, method: str, path: str) -> Fault | None:
+        """The fault that fires for this request, if any (counts it)."""
+        with self._lock:
+            for f in self._faults:
+                if f.exhausted or not f.matches(method, path):
+                    continue
+                f.seen += 1
+                if f.seen <= f.after:
+                    continue
+                f.fired += 1
+                return f
+        return None
+
+    @property
+    def pending(self) -> list[Fault]:
+        with self._lock:
+            return [f for f in self._faults if not f.exhausted]
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    groups: tuple[str, ...] = ("system:authenticated",)
+
+    @property
+    def is_admin(self) -> bool:
+        return "system:masters" in self.groups
+
+
+@dataclass
+class Auth:
+    """Bearer tokens -> users, and Role-like grants per (user, namespace); namespace None = cluster-wide."""
+    enabled: bool = False
+    rbac: bool = False
+    admin_token: str = field(default_factory=lambda: "sim-admin-" + secrets.token_hex(8))
+    tokens: dict[str, User] = field(default_factory=dict)
+    grants: dict[str, list[tuple[str | None, dict[str, Any]]]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.tokens[self.admin_token] = User("admin", ("system:masters", "system:authenticated"))
+
+    def add_token(self, token: str, user: str, groups: tuple[str, ...] = ()) -> None:
+        with self._lock:
+            self.tokens[token] = User(user, tuple(groups) + ("system:authenticated",))
+
+    def grant(self, user: str, namespace: str | None, rules: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self.grants.setdefault(user, []).extend((namespace, dict(r)) for r in rules)
+
+    def authenticate(self, authorization: str | None) -> User | None:
+        if not self.enabled and not self.rbac:
+            # no authentication configured: everybody is the admin (like a local dev cluster)
+            token = (authorization or "").removeprefix("Bearer ").strip()
+            with self._lock:
+                return self.tokens.get(token) or User("admin", ("system:masters", "system:authenticated"))
+        if not authorization or not authorization.startswith("Bearer "):
+            return None
+        with self._lock:
+            return self.tokens.get(authorization[len("Bearer "):].strip())
+
+    def allowed(self, user: User, info: RequestInfo) -> bool:
+        if not self.rbac or user.is_admin or not info.is_resource:
+            return True  # discovery and /version are open to every authenticated user (system:discovery)
+        res = info.resource or ""
+        combined = f"{res}/{info.subresource}" if info.subresource else res
+        with self._lock:
+            grants = list(self.grants.get(user.name, []))
+        for ns, rule in grants:
+            if ns is not None and ns != info.namespace:
+                continue
+            if not _in(rule.get("apiGroups", []), info.group) or not _in(rule.get("verbs", []), info.verb):
+                continue
+            resources = rule.get("resources", [])
+            if not ("*" in resources or combined in resources
+                    or (info.subresource and f"*/{info.subresource}" in resources)):
+                continue
+            names = rule.get("resourceNames")
+            if names and (info.name is None or info.name not in names):
+                continue
+            return True
+        return False
+
+
+def _in(allowed: list[str], value: str) -> bool:
+    return "*" in allowed or value in allowed
+
+
+# ---- the server --------------------------------------------------------------------------------------
+
+RequestHook = Callable[[RequestRecord], None]
+
+
+class _DropConnection(Exception):
+    """Close the connection without a reply (fault injection)."""
+
+
+class SimServer:
+    def __init__(self, store: Store, apps: AppRegistry | None, auth: Auth, faults: Faults) -> None:
+        self.store = store
+        self.apps = apps
+        self.auth = auth
+        self.faults = faults
+        self.requests: list[RequestRecord] = []
+        self._hooks: list[RequestHook] = []
+        self._lock = threading.Lock()
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._rr: dict[tuple[str, str], int] = {}
+
+    # lifecycle
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._httpd = _HTTPServer((host, port), _Handler, self)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name="sim-apiserver", daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        assert self._httpd is not None, "server not started"
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.store.close()  # ends open watch streams
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.close_all()
+            self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+
+    # hooks and log
+
+    def on_request(self, fn: RequestHook) -> Callable[[], None]:
+        with self._lock:
+            self._hooks.append(fn)
+
+        def remove() -> None:
+            with self._lock:
+                if fn in self._hooks:
+                    self._hooks.remove(fn)
+        return remove
+
+    def run_hooks(self, record: RequestRecord) -> None:
+        with self._lock:
+            hooks = list(self._hooks)
+        for fn in hooks:
+            fn(record)
+
+    def log(self, record: RequestRecord) -> None:
+        with self._lock:
+            self.requests.append(record)
+
+    def pick_round_robin(self, key: tuple[str, str], n: int) -> int:
+        with self._lock:
+            i = self._rr.get(key, 0)
+            self._rr[key] = i + 1
+        return i % n
+
+    def wait(self, seconds: float) -> None:
+        """Sleep for a fault's delay, but wake up when the server stops."""
+        self._stopping.wait(seconds)
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, addr: tuple[str, int], handler: type[BaseHTTPRequestHandler], sim: SimServer) -> None:
+        self.sim = sim
+        self.connections: set[socket.socket] = set()
+        self.conn_lock = threading.Lock()
+        super().__init__(addr, handler)
+
+    def close_all(self) -> None:
+        with self.conn_lock:
+            conns = list(self.connections)
+        for c in conns:
+            with contextlib.suppress(OSError):
+                c.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive and chunked watch streams, like the real server
+    disable_nagle_algorithm = True  # else keep-alive requests wait ~40 ms on delayed ACKs
+    server: _HTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.conn_lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.conn_lock:
+            self.server.connections.discard(self.connection)
+        with contextlib.suppress(OSError):
+            super().finish()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the request log is sim.requests
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def do_PUT(self) -> None:
+        self._serve("PUT")
+
+    def do_PATCH(self) -> None:
+        self._serve("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
+    def do_HEAD(self) -> None:
+        self._serve("HEAD")
+
+    def do_OPTIONS(self) -> None:
+        self._serve("OPTIONS")
+
+    # ---- the request pipeline: auth -> hooks -> faults -> RBAC -> handler -> log ----
+
+    def _serve(self, method: str) -> None:
+        sim = self.server.sim
+        split = urlsplit(self.path)
+        self.url_path, self.raw_query = split.path, split.query
+        self.query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
+        self.body = self._read_body()
+        self.drop_after = False
+        self.logged = False
+        info = request_info(method, self.url_path, self.query)
+        self.info = info
+        user = sim.auth.authenticate(self.headers.get("Authorization"))
+        record = RequestRecord(method, self.url_path, self.raw_query, 0, user.name if user else None, info.verb,
+                               info.resource, info.namespace, info.name, info.subresource)
+        self.record = record
+        try:
+            if user is None:
+                raise errors.unauthorized()
+            sim.run_hooks(record)
+            fault = sim.faults.take(method, self.url_path)
+            if fault is not None:
+                if fault.delay:
+                    sim.wait(fault.delay)
+                if fault.drop and not fault.apply:
+                    raise _DropConnection()
+                if fault.status is not None and not fault.apply:
+                    self._send_fault(fault)
+                    return
+            if not sim.auth.allowed(user, info):
+                raise errors.forbidden(user.name, info.verb, info.resource or "", info.group, info.namespace,
+                                       info.name, info.subresource)
+            if fault is not None and fault.apply:
+                self.drop_after = True
+            self._route(method, info)
+        except _DropConnection:
+            if not self.logged:
+                record.status = 0  # no reply was sent (a drop fault applied after the work keeps its status)
+                sim.log(record)
+            self._drop()
+            return
+        except ApiError as e:
+            self._send_status(e)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except Exception as e:  # a bug in the simulator: answer like the real server would, keep serving
+            self._send_status(errors.internal_error(f"{type(e).__name__}: {e}"))
+        if not self.logged:
+            sim.log(record)
+
+    drop_after = False
+    logged = False
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    # ---- responses ----
+
+    def _send(self, status: int, body: bytes, content_type: str = "application/json",
+              headers: dict[str, str] | None = None) -> None:
+        self.record.status = status
+        if self.drop_after:
+            # the change is applied, but the answer is lost on the way back (fault apply=True)
+            self.server.sim.log(self.record)
+            self.logged = True
+            raise _DropConnection()
+        # log before replying, so a client that has its answer always finds the record
+        self.server.sim.log(self.record)
+        self.logged = True
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-cache, private")
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _send_json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
+        self._send(status, json.dumps(obj, separators=(",", ":")).encode(), "application/json", headers)
+
+    def _send_status(self, e: ApiError, headers: dict[str, str] | None = None) -> None:
+        self._send_json(e.code, e.status(), headers)
+
+    def _send_fault(self, f: Fault) -> None:
+        status = f.status or 500
+        headers: dict[str, str] = {}
+        if f.retry_after is not None:
+            headers["Retry-After"] = str(int(f.retry_after)) if float(f.retry_after).is_integer() else str(f.retry_after)
+        if isinstance(f.body, str):
+            self._send(status, f.body.encode(), "text/plain; charset=utf-8", headers)
+            return
+        if isinstance(f.body, dict):
+            self._send_json(status, f.body, headers)
+            return
+        if status == 429:
+            err = errors.too_many_requests()
+        elif status == 503:
+            err = errors.service_unavailable("the server is currently unable to handle the request")
+        elif status == 504:
+            err = ApiError(504, "Timeout", "the server was unable to return a response in the time allotted, "
+                                           "but may still be processing the request")
+        elif status == 409:
+            name = self.info.name or ""
+            err = errors.conflict(self.info.resource or "", self.info.group, name)
+        else:
+            err = errors.internal_error("injected fault") if status >= 500 else ApiError(status, "", "injected fault")
+        self._send_status(err, headers)
+
+    # ---- routing ----
+
+    def _route(self, method: str, info: RequestInfo) -> None:
+        if not info.is_resource:
+            self._discovery(method, info)
+            return
+        r = lookup(info.group, info.version, info.resource or "")
+        if r is None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if info.subresource and info.subresource not in r.subresources:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if info.subresource == "proxy":
+            self._proxy(method, r, info)
+            return
+        if info.subresource == "log":
+            self._pod_log(info)
+            return
+        if self.query.get("dryRun"):
+            # we differ: the real server runs admission + validation without persisting
+            raise errors.bad_request("dryRun is not supported by the simulated cluster")
+        handler = {"get": self._get, "list": self._list, "watch": self._watch, "create": self._create,
+                   "update": self._update, "patch": self._patch, "delete": self._delete}.get(info.verb)
+        if handler is None:
+            raise errors.method_not_allowed(method)
+        handler(r, info)
+
+    def _discovery(self, method: str, info: RequestInfo) -> None:
+        if method != "GET":
+            raise errors.method_not_allowed(method)
+        path = self.url_path.rstrip("/")
+        if path == "/version":
+            self._send_json(200, KUBE_VERSION)
+        elif path == "/api":
+            self._send_json(200, {"kind": "APIVersions", "versions": ["v1"],
+                                  "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
+                                                                  "serverAddress": self.headers.get("Host", "")}]})
+        elif path == "/apis":
+            groups = [{"name": g, "versions": [{"groupVersion": f"{g}/{v}", "version": v} for v in vs],
+                       "preferredVersion": {"groupVersion": f"{g}/{vs[0]}", "version": vs[0]}}
+                      for g, vs in group_versions().items()]
+            self._send_json(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+        elif path in ("/healthz", "/livez", "/readyz"):
+            self._send(200, b"ok", "text/plain; charset=utf-8")
+        elif info.group and not info.version and path == f"/apis/{info.group}":
+            self._api_group(info.group)
+        elif path == "/api/v1" or (info.group and info.version and any(
+                r.group == info.group and r.version == info.version for r in RESOURCES)):
+            self._send_json(200, api_resource_list(info.group, info.version))
+        else:
+            # includes /openapi/v2 and /openapi/v3: kubectl get / rollout status work without them
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+
+    def _api_group(self, group: str) -> None:
+        vs = group_versions().get(group)
+        if not vs:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        self._send_json(200, {"kind": "APIGroup", "apiVersion": "v1", "name": group,
+                              "versions": [{"groupVersion": f"{group}/{v}", "version": v} for v in vs],
+                              "preferredVersion": {"groupVersion": f"{group}/{vs[0]}", "version": vs[0]}})
+
+    # ---- CRUD ----
+
+    def _wants_table(self) -> bool:
+        return "as=Table" in (self.headers.get("Accept") or "")
+
+    def _table(self, r: Resource, items: list[Obj], rv: str | None) -> None:
+        from .tables import to_table
+        table = to_table(r.plural, items, self.server.sim.store.clock.now())
+        if rv is not None:
+            table.setdefault("metadata", {})["resourceVersion"] = rv
+        self._send_json(200, table)
+
+    def _get(self, r: Resource, info: RequestInfo) -> None:
+        store = self.server.sim.store
+        obj = store.get_shared(r.plural, info.namespace, info.name or "")
+        if obj is None:
+            raise errors.not_found(r.plural, r.group, info.name or "")
+        if info.subresource == "scale":
+            self._send_json(200, _scale_of(obj))
+        elif self._wants_table():
+            self._table(r, [obj], None)
+        else:
+            self._send_json(200, obj)
+
+    def _list(self, r: Resource, info: RequestInfo) -> None:
+        items, rv = self.server.sim.store.list(r.plural, info.namespace, self.query.get("labelSelector"),
+                                              self.query.get("fieldSelector"), copy_items=False)
+        # limit/continue are ignored: we always return the whole list (the client pages transparently)
+        if self._wants_table():
+            self._table(r, items, rv)
+            return
+        self._send_json(200, {"kind": r.list_kind, "apiVersion": r.api_version,
+                              "metadata": {"resourceVersion": rv}, "items": items})
+
+    def _json_body(self) -> Any:
+        try:
+            return json.loads(self.body or b"null")
+        except ValueError as e:
+            raise errors.bad_request(f"couldn't get version/kind; json parse error: {e}") from None
+
+    def _object_body(self, r: Resource, info: RequestInfo) -> Obj:
+        body = self._json_body()
+        if not isinstance(body, dict):
+            raise errors.bad_request("the body of the request could not be decoded as an object")
+        meta = body.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise errors.bad_request("metadata must be an object")
+        if r.namespaced:
+            if meta.get("namespace") and meta["namespace"] != info.namespace:
+                raise errors.bad_request("the namespace of the provided object does not match the namespace sent "
+                                         "on the request")
+            meta["namespace"] = info.namespace
+        if body.get("kind") and body["kind"] != r.kind and info.subresource != "scale":
+            raise errors.bad_request(f"the API version in the data ({body.get('apiVersion')}) does not match the "
+                                     f"expected API version ({r.api_version})" if body.get("apiVersion") != r.api_version
+                                     else f"kind {body['kind']} does not match expected {r.kind}")
+        return body
+
+    def _create(self, r: Resource, info: RequestInfo) -> None:
+        if info.name is not None:
+            raise errors.method_not_allowed("POST")
+        body = self._object_body(r, info)
+        if r.namespaced and not info.namespace:
+            raise errors.bad_request("the server could not find the requested resource")
+        if "status" in r.subresources and r.plural != "namespaces":
+            body.pop("status", None)  # the real server ignores status on create for these kinds
+        created = self.server.sim.store.create(r.plural, body)
+        self._send_json(201, created)
+
+    def _update(self, r: Resource, info: RequestInfo) -> None:
+        store = self.server.sim.store
+        if info.subresource == "scale":
+            body = self._json_body()
+            self._send_json(200, self._write_scale(r, info, body))
+            return
+        body = self._object_body(r, info)
+        name = body["metadata"].get("name")
+        if name != info.name:
+            raise errors.bad_request(f"the name of the object ({name}) does not match the name on the URL ({info.name})")
+        updated = store.update(r.plural, body, subresource=info.subresource)
+        self._send_json(200, updated)
+
+    def _write_scale(self, r: Resource, info: RequestInfo, scale: Any) -> Obj:
+        store = self.server.sim.store
+        if not isinstance(scale, dict) or not isinstance((scale.get("spec") or {}).get("replicas", 0), int):
+            raise errors.bad_request("the body of the request could not be decoded as a Scale")
+        cur = store.get(r.plural, info.namespace, info.name or "")
+        rv = (scale.get("metadata") or {}).get("resourceVersion")
+        if rv and rv != cur["metadata"]["resourceVersion"]:
+            raise errors.conflict(r.plural, r.group, info.name or "")
+        replicas = (scale.get("spec") or {}).get("replicas", 0)
+        if replicas < 0:
+            raise errors.invalid("Scale", "autoscaling", info.name or "", [
+                ("spec.replicas", "FieldValueInvalid", f"Invalid value: {replicas}: must be greater than or equal to 0")])
+        cur["spec"]["replicas"] = replicas
+        return _scale_of(store.update(r.plural, cur))
+
+    def _patch(self, r: Resource, info: RequestInfo) -> None:
+        from . import patch as patching
+        store = self.server.sim.store
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+        name = info.name or ""
+        if ctype == "application/apply-patch+yaml":
+            self._apply_patch(r, info)
+            return
+        if ctype not in ("application/json-patch+json", "application/merge-patch+json",
+                         "application/strategic-merge-patch+json"):
+            raise errors.unsupported_media_type(ctype)
+        patch_doc = self._json_body()
+        kind = "Scale" if info.subresource == "scale" else r.kind
+        for _ in range(10):  # the real server retries a patch internally on a concurrent write
+            cur = store.get(r.plural, info.namespace, name)
+            base = _scale_of(cur) if info.subresource == "scale" else cur
+            if ctype == "application/json-patch+json":
+                if not isinstance(patch_doc, list):
+                    raise errors.bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
+                patched = patching.json_patch(base, patch_doc)
+            elif not isinstance(patch_doc, dict):
+                raise errors.bad_request("json: cannot unmarshal into Go value of type map[string]interface {}")
+            elif ctype == "application/merge-patch+json":
+                patched = patching.merge_patch(base, patch_doc)
+            else:
+                patched = patching.strategic_merge_patch(base, patch_doc, kind)
+            # a resourceVersion the patch sets is a precondition, exactly like a PUT; without one the
+            # patch applies to whatever is current (the server retries on a concurrent write)
+            want = (patched.get("metadata") or {}).get("resourceVersion") if _sets_rv(patch_doc) else None
+            if want and want != cur["metadata"]["resourceVersion"]:
+                raise errors.conflict(r.plural, r.group, name)
+            try:
+                if info.subresource == "scale":
+                    patched.setdefault("metadata", {})["resourceVersion"] = cur["metadata"]["resourceVersion"]
+                    self._send_json(200, self._write_scale(r, info, patched))
+                    return
+                meta = patched.setdefault("metadata", {})
+                if meta.get("name") != name:
+                    raise errors.bad_request(f"the name of the object ({meta.get('name')}) does not match the name on "
+                                             f"the URL ({name})")
+                meta["resourceVersion"] = cur["metadata"]["resourceVersion"]
+                if r.namespaced:
+                    meta["namespace"] = info.namespace
+                updated = store.update(r.plural, patched, subresource=info.subresource)
+            except ApiError as e:
+                if e.code == 409 and e.reason == "Conflict" and not want:
+                    continue  # somebody wrote in between: patch the new version
+                raise
+            self._send_json(200, updated)
+            return
+        raise errors.conflict(r.plural, r.group, name)
+
+    def _apply_patch(self, r: Resource, info: RequestInfo) -> None:
+        """Server-side apply, minimally: create if missing, else a JSON merge of the applied config.
+        We differ from the real server: no field ownership (managedFields), so no apply conflicts."""
+        import yaml
+
+        from . import patch as patching
+        if not self.query.get("fieldManager"):
+            raise ApiError(422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
+                                           "is required for apply patch")
+        try:
+            doc = yaml.safe_load(self.body or b"{}")
+        except yaml.YAMLError as e:
+            raise errors.bad_request(f"error decoding YAML: {e}") from None
+        if not isinstance(doc, dict):
+            raise errors.bad_request("the body of the request could not be decoded as an object")
+        store = self.server.sim.store
+        doc.setdefault("metadata", {})
+        if r.namespaced:
+            doc["metadata"]["namespace"] = info.namespace
+        if store.get_shared(r.plural, info.namespace, info.name or "") is None:
+            doc["metadata"].setdefault("name", info.name)
+            self._send_json(201, store.create(r.plural, doc))
+            return
+        cur = store.get(r.plural, info.namespace, info.name or "")
+        patched = patching.merge_patch(cur, doc)
+        self._send_json(200, store.update(r.plural, patched, subresource=info.subresource))
+
+    def _delete(self, r: Resource, info: RequestInfo) -> None:
+        opts = self._json_body() if self.body else {}
+        opts = opts if isinstance(opts, dict) else {}
+        propagation = self.query.get("propagationPolicy") or opts.get("propagationPolicy") or "Background"
+        if opts.get("orphanDependents") is True:
+            propagation = "Orphan"
+        pre = opts.get("preconditions") or {}
+        gone = self.server.sim.store.delete(r.plural, info.namespace, info.name or "", propagation=propagation,
+                                            precondition_rv=pre.get("resourceVersion"), precondition_uid=pre.get("uid"))
+        if r.plural in ("pods", "namespaces"):
+            # these kinds answer with the object (graceful deletion on the real server); we delete at once
+            self._send_json(200, gone)
+            return
+        details: dict[str, Any] = {"name": info.name, "kind": r.plural, "uid": gone["metadata"]["uid"]}
+        if r.group:
+            details["group"] = r.group
+        self._send_json(200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                              "details": details})
+
+    # ---- watch ----
+
+    def _watch(self, r: Resource, info: RequestInfo) -> None:
+        store = self.server.sim.store
+        from .store import _field_matcher, _label_matcher
+        lsel = _label_matcher(self.query.get("labelSelector"))
+        fsel = _field_matcher(self.query.get("fieldSelector"))
+        timeout = float(self.query.get("timeoutSeconds") or 0) or None
+        # wall time, not the sim clock: timeoutSeconds bounds a real connection even under a FakeClock
+        deadline = None if timeout is None else time.monotonic() + timeout
+        bookmarks = self.query.get("allowWatchBookmarks") in ("true", "1")
+        rv_param = self.query.get("resourceVersion") or ""
+
+        def wanted(resource: str, obj: Obj) -> bool:
+            if resource != r.plural:
+                return False
+            meta = obj["metadata"]
+            if r.namespaced and info.namespace and meta.get("namespace") != info.namespace:
+                return False
+            if lsel is not None and not lsel.matches(meta.get("labels") or {}):
+                return False
+            return fsel is None or fsel.matches(obj)
+
+        initial: list[Obj] = []
+        if rv_param in ("", "0"):
+            # no resourceVersion: start with synthetic ADDED events for what exists now
+            initial, list_rv = store.list(r.plural, info.namespace, lsel, fsel, copy_items=False)
+            last = int(list_rv)
+        else:
+            try:
+                last = int(rv_param)
+            except ValueError:
+                raise errors.bad_request(f'invalid resource version "{rv_param}"') from None
+        self.record.status = 200
+        self.server.sim.log(self.record)
+        self.logged = True
+        if self.drop_after:
+            raise _DropConnection()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Cache-Control", "no-cache, private")
+        self.end_headers()
+        self.close_connection = True  # simpler than reusing a connection after a stream
+        try:
+            for obj in initial:
+                self._chunk({"type": "ADDED", "object": obj})
+            try:
+                store.events_since(last)
+            except ApiError as e:
+                # like the real server: a 200 stream whose only event is an ERROR carrying the 410 Status
+                self._chunk({"type": "ERROR", "object": e.status()})
+                return
+            while not store.closed:
+                wait = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
+                if wait <= 0:
+                    return
+                try:
+                    events: list[WatchEvent] = store.wait_events(last, wait)
+                except ApiError as e:
+                    self._chunk({"type": "ERROR", "object": e.status()})
+                    return
+                for ev in events:
+                    last = ev.rv
+                    now_in = wanted(ev.resource, ev.obj)
+                    was_in = ev.old is not None and wanted(ev.resource, ev.old)
+                    if ev.type == "MODIFIED" and now_in != was_in:
+                        # like the watch cache: an object entering the selection is ADDED, leaving it DELETED
+                        self._chunk({"type": "ADDED" if now_in else "DELETED", "object": ev.obj})
+                    elif now_in:
+                        self._chunk({"type": ev.type, "object": ev.obj})
+                if not events and bookmarks:
+                    self._chunk({"type": "BOOKMARK", "object": {
+                        "kind": r.kind, "apiVersion": r.api_version,
+                        "metadata": {"resourceVersion": str(max(last, int(store.resource_version)))}}})
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            return
+        finally:
+            try:
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+            except OSError:
+                pass
+
+    def _chunk(self, event: dict[str, Any]) -> None:
+        data = json.dumps(event, separators=(",", ":")).encode() + b"\n"
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    # ---- subresources: log and proxy ----
+
+    def _pod_log(self, info: RequestInfo) -> None:
+        store = self.server.sim.store
+        pod = store.get("pods", info.namespace, info.name or "")
+        containers = [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
+        container = self.query.get("container")
+        if not container:
+            if len(containers) != 1:
+                raise errors.bad_request(f"a container name must be specified for pod {info.name}, choose one of: "
+                                         f"[{' '.join(containers)}]")
+            container = containers[0]
+        elif container not in containers:
+            raise errors.bad_request(f"container {container} is not valid for pod {info.name}")
+        tail = self.query.get("tailLines")
+        lines = self.server.sim.apps.logs(pod, container, int(tail) if tail else None) if self.server.sim.apps else []
+        text = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+        self._send(200, text.encode(), "text/plain")
+
+    def _proxy(self, method: str, r: Resource, info: RequestInfo) -> None:
+        sim = self.server.sim
+        if r.plural != "services":
+            pod = sim.store.get("pods", info.namespace, info.name or "")
+            self._forward(method, pod, info)
+            return
+        scheme, svc_name, port = _split_scheme_name_port(info.name or "")
+        if svc_name is None:
+            raise errors.bad_request(f'invalid service request "{info.name}"')
+        svc = sim.store.get("services", info.namespace, svc_name)
+        if port.isdigit():
+            names = [p.get("name", "") for p in svc["spec"].get("ports") or [] if p.get("port") == int(port)]
+            if not names:
+                raise errors.service_unavailable(f'no service port {port} found for service "{svc_name}"')
+            port = names[0]
+        eps = sim.store.get("endpoints", info.namespace, svc_name)
+        subsets = eps.get("subsets") or []
+        if not subsets:
+            raise errors.service_unavailable(f'no endpoints available for service "{svc_name}"')
+        # like the real server, the port is matched by name: "web" alone only reaches an unnamed port
+        addresses = [a for ss in subsets if any(p.get("name", "") == port for p in ss.get("ports") or [])
+                     for a in ss.get("addresses") or []]
+        pods = []
+        for a in addresses:
+            ref = a.get("targetRef") or {}
+            if ref.get("kind") == "Pod":
+                pod_obj = sim.store.get_shared("pods", ref.get("namespace") or info.namespace, ref.get("name", ""))
+                if pod_obj is not None:
+                    pods.append(pod_obj)
+        if not pods:
+            raise errors.service_unavailable(f'no endpoints available for service "{info.name}"')
+        # we differ: round-robin instead of random, so tests can reason about which pod answered
+        pod = pods[sim.pick_round_robin((info.namespace or "", svc_name), len(pods))]
+        self._forward(method, copy.deepcopy(pod), info)
+
+    def _forward(self, method: str, pod: Obj, info: RequestInfo) -> None:
+        apps = self.server.sim.apps
+        if apps is None:
+            raise errors.service_unavailable("error trying to reach service: no apps registered")
+        path = "/" + info.rest
+        if self.url_path.endswith("/") and info.rest:
+            path += "/"
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("authorization", "host")}
+        status, resp_headers, body = apps.serve(pod, method, path, self.raw_query, headers, self.body)
+        ctype = next((v for k, v in resp_headers.items() if k.lower() == "content-type"), "text/plain")
+        extra = {k: v for k, v in resp_headers.items() if k.lower() not in ("content-type", "content-length")}
+        self._send(status, body, ctype, extra)
+
+
+def _sets_rv(patch_doc: Any) -> bool:
+    if isinstance(patch_doc, list):
+        return any(isinstance(op, dict) and op.get("op") in ("add", "replace", "copy", "move")
+                   and op.get("path") in ("/metadata/resourceVersion", "/metadata") for op in patch_doc)
+    meta = patch_doc.get("metadata") if isinstance(patch_doc, dict) else None
+    return isinstance(meta, dict) and "resourceVersion" in meta
+
+
+def _split_scheme_name_port(id_: str) -> tuple[str, str | None, str]:
+    """``[scheme:]name[:port]`` as utilnet.SplitSchemeNamePort parses it."""
+    parts = id_.split(":")
+    if len(parts) == 1:
+        scheme, name, port = "", parts[0], ""
+    elif len(parts) == 2:
+        scheme, name, port = "", parts[0], parts[1]
+    elif len(parts) == 3:
+        scheme, name, port = parts
+    else:
+        return "", None, ""
+    if not name or scheme not in ("", "http", "https"):
+        return "", None, ""
+    return scheme, name, port
+
+
+def _scale_of(obj: Obj) -> Obj:
+    """The autoscaling/v1 Scale view of a Deployment or ReplicaSet."""
+    meta = obj["metadata"]
+    labels = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                         if k in meta},
+            "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
+            "status": {"replicas": (obj.get("status") or {}).get("replicas", 0),
+                       "selector": ",".join(f"{k}={labels[k]}" for k in sorted(labels))}}

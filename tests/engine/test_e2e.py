@@ -1,0 +1,391 @@
+"""End-to-end releases against the simulated cluster, through the real CLI and the official client."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bluegreen import state as st
+from bluegreen.sim import SimCluster
+from bluegreen.sim.clock import FakeClock
+from bluegreen.sim.errors import ApiError
+from tests.helpers import live_view, run_cli
+
+V1, V2, V3 = "registry.example/web:1.0", "registry.example/web:2.0", "registry.example/web:3.0"
+
+
+def deploy(kubeconfig: Path, image: str, *extra: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    return run_cli(kubeconfig, "deploy", "--service", "web", "--image", image, *extra, env=env)
+
+
+def selector(sim: SimCluster) -> dict[str, str]:
+    return dict(sim.get("services", "default", "web")["spec"]["selector"])
+
+
+def annotations(sim: SimCluster) -> dict[str, str]:
+    return dict(sim.get("services", "default", "web")["metadata"].get("annotations") or {})
+
+
+def endpoint_pods(sim: SimCluster, service: str = "web") -> set[str]:
+    items, _ = sim.store.list("endpointslices", "default", label_selector=f"kubernetes.io/service-name={service}")
+    return {ep["targetRef"]["name"] for s in items for ep in s.get("endpoints") or []
+            if (ep.get("conditions") or {}).get("ready") is not False}
+
+
+def pods_of(sim: SimCluster, color: str) -> set[str]:
+    items, _ = sim.store.list("pods", "default", label_selector=f"app=web,version={color}")
+    return {p["metadata"]["name"] for p in items if not p["metadata"].get("deletionTimestamp")}
+
+
+@pytest.fixture
+def web(sim: SimCluster) -> SimCluster:
+    sim.seed_app(name="web", image=V1, replicas=2, color="blue")
+    return sim
+
+
+def test_first_release_switches_blue_to_green(web: SimCluster, kubeconfig: Path) -> None:
+    r = deploy(kubeconfig, V2, "--smoke-path", "/healthz", "--smoke-path", "/")
+    assert r.exit_code == 0, r.log
+    assert selector(web) == {"app": "web", "version": "green"}
+    green = web.get("deployments", "default", "web-green")
+    assert green["spec"]["template"]["spec"]["containers"][0]["image"] == V2
+    assert green["spec"]["selector"]["matchLabels"] == {"app": "web", "version": "green"}
+    assert green["metadata"]["labels"][st.MANAGED_BY_KEY] == st.MANAGED_BY
+    web.wait_idle()
+    assert endpoint_pods(web) == pods_of(web, "green") and len(pods_of(web, "green")) == 2
+    # blue stays on standby, untouched, for an instant rollback
+    assert web.get("deployments", "default", "web-blue")["spec"]["replicas"] == 2
+    ann = annotations(web)
+    assert ann[st.ANN_ACTIVE_COLOR] == "green" and ann[st.ANN_ACTIVE_IMAGE] == V2
+    assert ann[st.ANN_PREVIOUS_COLOR] == "blue" and ann[st.ANN_PREVIOUS_IMAGE] == V1
+    assert json.loads(ann[st.ANN_HISTORY])[0]["image"] == V2
+    assert r.outputs == {"ACTIVE_COLOR": "green", "PREVIOUS_COLOR": "blue", "IMAGE": V2, "PREVIOUS_IMAGE": V1,
+                         "ACTIVE_DEPLOYMENT": "web-green", "PREVIOUS_DEPLOYMENT": "web-blue",
+                         "SWITCHED": "true", "RESULT": "deployed"}
+    preview = web.get("services", "default", "web-preview")
+    assert preview["spec"]["selector"] == {"app": "web", "version": "green"}
+    assert "smoke GET /healthz -> 200" in r.log
+    assert "deployment.apps/web-green" in r.log
+
+
+def test_second_release_reuses_the_idle_deployment(web: SimCluster, kubeconfig: Path) -> None:
+    assert deploy(kubeconfig, V2).exit_code == 0
+    uid = web.get("deployments", "default", "web-blue")["metadata"]["uid"]
+    r = deploy(kubeconfig, V3, "--smoke-path", "/healthz")
+    assert r.exit_code == 0, r.log
+    assert selector(web)["version"] == "blue"
+    blue = web.get("deployments", "default", "web-blue")
+    assert blue["metadata"]["uid"] == uid, "blue must be updated in place, not recreated"
+    assert blue["spec"]["template"]["spec"]["containers"][0]["image"] == V3
+    assert r.outputs["PREVIOUS_COLOR"] == "green" and r.outputs["PREVIOUS_IMAGE"] == V2
+    assert [h["image"] for h in json.loads(annotations(web)[st.ANN_HISTORY])] == [V3, V2]
+
+
+def test_rerun_of_a_live_image_changes_nothing(web: SimCluster, kubeconfig: Path) -> None:
+    assert deploy(kubeconfig, V2).exit_code == 0
+    before = live_view(web)
+    web.clear_requests()
+    r = deploy(kubeconfig, V2)
+    assert r.exit_code == 0, r.log
+    assert r.outputs["RESULT"] == "unchanged" and r.outputs["ACTIVE_COLOR"] == "green"
+    assert live_view(web) == before
+    assert web.write_requests() == []
+
+
+def test_rollback_is_one_switch_back(web: SimCluster, kubeconfig: Path) -> None:
+    assert deploy(kubeconfig, V2).exit_code == 0
+    web.clear_requests()
+    r = run_cli(kubeconfig, "rollback", "--service", "web")
+    assert r.exit_code == 0, r.log
+    assert selector(web)["version"] == "blue"
+    web.wait_idle()
+    assert endpoint_pods(web) == pods_of(web, "blue")
+    assert r.outputs["RESULT"] == "rolled-back" and r.outputs["IMAGE"] == V1 and r.outputs["PREVIOUS_IMAGE"] == V2
+    patches = [q for q in web.write_requests() if q.resource == "services"]
+    assert len(patches) == 1 and patches[0].method == "PATCH"
+    # no Deployment was touched: blue was on standby
+    assert not [q for q in web.write_requests() if q.resource == "deployments"]
+    history = json.loads(annotations(web)[st.ANN_HISTORY])
+    assert history[0]["action"] == "rollback" and history[0]["color"] == "blue"
+
+
+def test_rollback_from_scale_to_zero_scales_up_first(web: SimCluster, kubeconfig: Path) -> None:
+    r = deploy(kubeconfig, V2, "--after-switch", "scale-to-zero")
+    assert r.exit_code == 0, r.log
+    web.wait_idle()
+    assert web.get("deployments", "default", "web-blue")["spec"]["replicas"] == 0
+    assert annotations(web)[st.ANN_PREVIOUS_REPLICAS] == "2"
+    r = run_cli(kubeconfig, "rollback", "--service", "web")
+    assert r.exit_code == 0, r.log
+    assert web.get("deployments", "default", "web-blue")["spec"]["replicas"] == 2
+    assert selector(web)["version"] == "blue"
+    web.wait_idle()
+    assert endpoint_pods(web) == pods_of(web, "blue") and len(pods_of(web, "blue")) == 2
+
+
+def test_after_switch_delete_then_rollback_refuses(web: SimCluster, kubeconfig: Path) -> None:
+    r = deploy(kubeconfig, V2, "--after-switch", "delete")
+    assert r.exit_code == 0, r.log
+    with pytest.raises(ApiError):
+        web.get("deployments", "default", "web-blue")
+    before = live_view(web)
+    r = run_cli(kubeconfig, "rollback", "--service", "web")
+    assert r.exit_code == 2
+    assert "no Deployment any more" in r.log and V1 in r.log
+    assert live_view(web) == before
+
+
+def test_rollback_with_nothing_recorded_exits_2(web: SimCluster, kubeconfig: Path) -> None:
+    web.clear_requests()
+    r = run_cli(kubeconfig, "rollback", "--service", "web")
+    assert r.exit_code == 2
+    assert "nothing to roll back" in r.log
+    assert web.write_requests() == []
+
+
+def test_rollback_refuses_when_previous_colour_runs_a_failed_release(web: SimCluster, kubeconfig: Path) -> None:
+    assert deploy(kubeconfig, V2).exit_code == 0
+    failed = deploy(kubeconfig, "registry.example/web:3.0-smokefail", "--smoke-path", "/api")
+    assert failed.exit_code == 1
+    before = live_view(web)
+    r = run_cli(kubeconfig, "rollback", "--service", "web")
+    assert r.exit_code == 2, r.log
+    assert "failed before its switch" in r.log and f"--image {V1}" in r.log
+    assert live_view(web) == before
+
+
+def test_adoption_of_an_uncoloured_app(sim: SimCluster, kubeconfig: Path) -> None:
+    sim.seed_app(name="web", image=V1, replicas=2, color=None)
+    original = sim.get("deployments", "default", "web")
+    r = deploy(kubeconfig, V2, "--smoke-path", "/healthz")
+    assert r.exit_code == 0, r.log
+    assert selector(sim) == {"app": "web", "version": "green"}
+    blue = sim.get("deployments", "default", "web-blue")
+    assert blue["spec"]["template"]["spec"]["containers"][0]["image"] == V1
+    # the original Deployment is never modified (its selector is immutable) and is named in the log
+    after = sim.get("deployments", "default", "web")
+    assert after["metadata"]["generation"] == original["metadata"]["generation"]
+    assert after["spec"] == original["spec"]
+    assert "deployment.apps/web no longer receives traffic" in r.log
+    history = json.loads(annotations(sim)[st.ANN_HISTORY])
+    assert [h["action"] for h in history] == ["deploy", "adopt"]
+    # rollback works as usual after adoption: back to the blue copy of the original image
+    r = run_cli(kubeconfig, "rollback", "--service", "web")
+    assert r.exit_code == 0, r.log
+    assert selector(sim) == {"app": "web", "version": "blue"}
+    sim.wait_idle()
+    assert endpoint_pods(sim) == pods_of(sim, "blue")
+
+
+def test_adoption_never_lets_new_pods_exist_before_the_colour_key(sim: SimCluster, kubeconfig: Path) -> None:
+    """While the selector is `app: web`, every `app: web` pod is live: green may only appear afterwards."""
+    sim.seed_app(name="web", image=V1, replicas=1, color=None)
+    seen: list[str] = []
+
+    def check(rec) -> None:  # type: ignore[no-untyped-def]
+        if rec.method == "POST" and rec.resource == "deployments":
+            seen.append(",".join(f"{k}={v}" for k, v in sorted(selector(sim).items())))
+
+    sim.on_request(check)
+    assert deploy(kubeconfig, V2).exit_code == 0
+    # first create (blue copy) while uncoloured; the green create only once the Service selects version=blue
+    assert seen == ["app=web", "app=web,version=blue"]
+
+
+@pytest.mark.parametrize("image, reason", [
+    ("registry.example/web:2.0-pullfail", "ImagePullBackOff|ErrImagePull"),
+    ("registry.example/web:2.0-crashloop", "CrashLoopBackOff"),
+])
+def test_green_that_cannot_start_fails_fast_and_leaves_live_alone(web: SimCluster, kubeconfig: Path,
+                                                                  image: str, reason: str) -> None:
+    before = live_view(web)
+    r = deploy(kubeconfig, image, "--timeout", "60")
+    assert r.exit_code == 1, r.log
+    assert any(x in r.log for x in reason.split("|"))
+    assert live_view(web) == before
+    assert r.outputs["ACTIVE_COLOR"] == "blue" and r.outputs["SWITCHED"] == "false" and r.outputs["RESULT"] == "failed"
+    # --on-failure keep (default): the failed green stays for debugging
+    assert web.get("deployments", "default", "web-green")
+
+
+def test_crashloop_failure_shows_the_containers_last_log_lines(web: SimCluster, kubeconfig: Path) -> None:
+    r = deploy(kubeconfig, "registry.example/web:2.0-crashloop")
+    assert r.exit_code == 1
+    assert "last log lines of pod/web-green-" in r.log
+
+
+def test_never_ready_green_fails_on_the_progress_deadline(kubeconfig_fake: tuple[SimCluster, Path]) -> None:
+    sim, kubeconfig = kubeconfig_fake
+    sim.seed_app(name="web", image=V1, replicas=2, color="blue")
+    before = live_view(sim)
+    clock = sim.clock
+    assert isinstance(clock, FakeClock)
+
+    def advance_once_watching(rec) -> None:  # type: ignore[no-untyped-def]
+        # When the engine starts watching the pods of green, jump past the progress deadline.
+        if rec.resource == "pods" and "watch" in rec.query and "version%3Dgreen" in rec.query.replace("=", "%3D"):
+            clock.advance(601)
+
+    sim.on_request(advance_once_watching)
+    r = run_cli(kubeconfig, "deploy", "--service", "web", "--image", "registry.example/web:2.0-never-ready")
+    assert r.exit_code == 1, r.log
+    assert "exceeded its progress deadline" in r.log
+    assert live_view(sim) == before
+
+
+def test_on_failure_delete_removes_the_failed_colour(web: SimCluster, kubeconfig: Path) -> None:
+    r = deploy(kubeconfig, "registry.example/web:2.0-smokefail", "--smoke-path", "/x", "--on-failure", "delete")
+    assert r.exit_code == 1
+    with pytest.raises(ApiError):
+        web.get("deployments", "default", "web-green")
+
+
+def test_smoke_failure_leaves_live_untouched(web: SimCluster, kubeconfig: Path) -> None:
+    before = live_view(web)
+    r = deploy(kubeconfig, "registry.example/web:2.0-smokefail", "--smoke-path", "/healthz", "--smoke-path", "/orders")
+    assert r.exit_code == 1
+    assert "1 of 2 smoke checks failed" in r.log and "got 500" in r.log
+    assert live_view(web) == before
+    assert not [q for q in web.write_requests() if q.resource == "services" and q.name == "web"]
+
+
+def test_smoke_file_and_command_run_against_the_preview(web: SimCluster, kubeconfig: Path, tmp_path: Path) -> None:
+    smoke = tmp_path / "smoke.yaml"
+    smoke.write_text(yaml.safe_dump([{"name": "version", "path": "/info", "status": 200,
+                                      "json": {"version": "2.0", "color": "green"}}]))
+    out = tmp_path / "cmd.out"
+    cmd = f'curl -sf "$BLUEGREEN_PREVIEW_URL/hello" > {out} || python3 -c "import os,urllib.request;' \
+          f'open(\'{out}\',\'wb\').write(urllib.request.urlopen(os.environ[\'BLUEGREEN_PREVIEW_URL\']+\'/hello\').read())"'
+    r = deploy(kubeconfig, V2, "--smoke-file", str(smoke), "--smoke-command", cmd)
+    assert r.exit_code == 0, r.log
+    body = json.loads(out.read_text())
+    assert body["version"] == "2.0" and body["path"] == "/hello"
+    assert "Bearer" not in out.read_text()
+
+
+def test_smoke_command_failure_stops_the_release(web: SimCluster, kubeconfig: Path) -> None:
+    before = live_view(web)
+    r = deploy(kubeconfig, V2, "--smoke-command", "echo checking; exit 3")
+    assert r.exit_code == 1
+    assert "smoke-command | checking" in r.log
+    assert live_view(web) == before
+
+
+def test_no_smoke_tests_says_so(web: SimCluster, kubeconfig: Path) -> None:
+    r = deploy(kubeconfig, V2)
+    assert r.exit_code == 0
+    assert "no smoke tests configured" in r.log
+
+
+def test_concurrent_change_just_before_the_switch_exits_4(web: SimCluster, kubeconfig: Path) -> None:
+    def meddle(rec) -> None:  # type: ignore[no-untyped-def]
+        if rec.method == "PATCH" and rec.resource == "services" and rec.name == "web":
+            svc = web.get("services", "default", "web")
+            svc["metadata"].setdefault("annotations", {})["team"] = "someone-else"
+            web.apply(svc)
+
+    web.on_request(meddle)
+    r = deploy(kubeconfig, V2)
+    assert r.exit_code == 4, r.log
+    assert "changed by someone else" in r.log
+    assert selector(web)["version"] == "blue"
+    assert annotations(web) == {"team": "someone-else"}
+    assert r.outputs["SWITCHED"] == "false" and r.outputs["ACTIVE_COLOR"] == "blue"
+
+
+def test_failed_verification_after_the_switch_switches_back(web: SimCluster, kubeconfig: Path) -> None:
+    before = live_view(web)
+    armed: list[bool] = []
+
+    def break_live_after_switch(rec) -> None:  # type: ignore[no-untyped-def]
+        if rec.method == "PATCH" and rec.resource == "services" and rec.name == "web" and not armed:
+            armed.append(True)
+            web.faults.add(path=r"/services/web:[^/]*/proxy", status=500, count=None)
+
+    web.on_request(break_live_after_switch)
+    r = deploy(kubeconfig, V2, "--smoke-path", "/healthz")
+    assert r.exit_code == 3, r.log
+    assert "traffic is back on blue" in r.log
+    assert live_view(web) == before
+    assert r.outputs["ACTIVE_COLOR"] == "blue" and r.outputs["SWITCHED"] == "false"
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(web: SimCluster, kubeconfig: Path) -> None:
+    web.clear_requests()
+    r = deploy(kubeconfig, V2, "--dry-run")
+    assert r.exit_code == 0, r.log
+    assert "dry-run: create deployment.apps/web-green" in r.log
+    assert "switch service/web: version blue -> green" in r.log
+    assert web.write_requests() == []
+    assert r.outputs["RESULT"] == "dry-run"
+
+
+def test_manifest_builds_green_from_the_file(web: SimCluster, kubeconfig: Path, tmp_path: Path) -> None:
+    manifest = tmp_path / "deploy.yaml"
+    manifest.write_text(yaml.safe_dump({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web", "tier": "front"}},
+                              "spec": {"containers": [{"name": "web", "image": "placeholder",
+                                                       "env": [{"name": "MODE", "value": "new"}]}]}}}}))
+    r = deploy(kubeconfig, V2, "--manifest", str(manifest))
+    assert r.exit_code == 0, r.log
+    green = web.get("deployments", "default", "web-green")
+    assert green["spec"]["replicas"] == 3
+    c = green["spec"]["template"]["spec"]["containers"][0]
+    assert c["image"] == V2 and c["env"] == [{"name": "MODE", "value": "new"}]
+    assert green["spec"]["template"]["metadata"]["labels"] == {"app": "web", "tier": "front", "version": "green"}
+
+
+def test_status_reports_colours_and_history(web: SimCluster, kubeconfig: Path) -> None:
+    assert deploy(kubeconfig, V2).exit_code == 0
+    r = run_cli(kubeconfig, "status", "--service", "web")
+    assert r.exit_code == 0
+    assert "live colour green" in r.stdout
+    assert "deployment.apps/web-blue" in r.stdout and V1 in r.stdout
+    r = run_cli(kubeconfig, "status", "--service", "web", "--json")
+    doc = json.loads(r.stdout)
+    assert doc["active_color"] == "green" and doc["status"]["colors"]["blue"]["images"] == [V1]
+    assert doc["status"]["colors"]["green"]["ready"] == 2
+    assert r.outputs["RESULT"] == "unchanged"
+
+
+def test_json_output_of_deploy(web: SimCluster, kubeconfig: Path) -> None:
+    r = deploy(kubeconfig, V2, "--json", "--smoke-path", "/healthz")
+    doc = json.loads(r.stdout)
+    assert doc["active_color"] == "green" and doc["switched"] is True and doc["result"] == "deployed"
+    assert doc["smoke"][0]["ok"] is True
+
+
+def test_github_outputs_and_summary(web: SimCluster, kubeconfig: Path, tmp_path: Path) -> None:
+    out, summary = tmp_path / "gh_out", tmp_path / "summary.md"
+    r = deploy(kubeconfig, V2, env={"GITHUB_OUTPUT": str(out), "GITHUB_STEP_SUMMARY": str(summary),
+                                    "GITHUB_ACTIONS": "true", "GITHUB_SERVER_URL": "https://github.com",
+                                    "GITHUB_REPOSITORY": "acme/shop", "GITHUB_RUN_ID": "42"})
+    assert r.exit_code == 0, r.log
+    text = out.read_text()
+    assert "active-color=green" in text and "switched=true" in text
+    assert "green" in summary.read_text() and "rollback" in summary.read_text().lower()
+    assert "::group::" in r.log
+    history = json.loads(annotations(web)[st.ANN_HISTORY])
+    assert history[0]["run_url"].startswith("https://github.com/acme/shop/actions/runs/42")
+
+
+def test_environment_variables_work_like_flags(web: SimCluster, kubeconfig: Path) -> None:
+    r = run_cli(kubeconfig, "deploy", env={"BLUEGREEN_SERVICE": "web", "BLUEGREEN_IMAGE": V2,
+                                           "BLUEGREEN_SMOKE_PATH": "/healthz\n/", "BLUEGREEN_DRY_RUN": "true"})
+    assert r.exit_code == 0, r.log
+    assert r.outputs["RESULT"] == "dry-run"
+    assert "run smoke checks" in r.log
+
+
+@pytest.fixture
+def kubeconfig_fake(tmp_path: Path):  # type: ignore[no-untyped-def]
+    cluster = SimCluster(ready_delay=0.0, clock=FakeClock()).start()
+    try:
+        yield cluster, cluster.write_kubeconfig(tmp_path / "kubeconfig")
+    finally:
+        cluster.stop()

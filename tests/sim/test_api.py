@@ -1,0 +1,298 @@
+"""The simulated API server's CRUD, patch and validation behaviour, seen through the official client."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+from bluegreen.sim import SimCluster
+
+
+def api(kubeconfig: Path) -> client.ApiClient:
+    return config.new_client_from_config(config_file=str(kubeconfig))
+
+
+def deployment(name: str = "app", labels: dict[str, str] | None = None, selector: dict[str, str] | None = None,
+               image: str = "registry.example/app:1.0", replicas: int = 1) -> dict[str, Any]:
+    labels = labels or {"app": name}
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "labels": dict(labels)},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": selector or dict(labels)},
+                 "template": {"metadata": {"labels": dict(labels)},
+                              "spec": {"containers": [{"name": "main", "image": image},
+                                                      {"name": "side", "image": "registry.example/side:1"}]}}},
+    }
+
+
+def status_of(e: ApiException) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(e.body)
+    return body
+
+
+@pytest.fixture
+def apps_api(kubeconfig: Path) -> client.AppsV1Api:
+    return client.AppsV1Api(api(kubeconfig))
+
+
+@pytest.fixture
+def core(kubeconfig: Path) -> client.CoreV1Api:
+    return client.CoreV1Api(api(kubeconfig))
+
+
+def test_create_returns_201_with_server_fields_and_defaults(apps_api: client.AppsV1Api) -> None:
+    obj, code, _ = apps_api.create_namespaced_deployment_with_http_info("default", deployment())
+    assert code == 201
+    assert obj.metadata.uid and obj.metadata.resource_version and obj.metadata.generation == 1
+    assert obj.metadata.creation_timestamp is not None
+    assert obj.spec.strategy.type == "RollingUpdate"
+    assert obj.spec.strategy.rolling_update.max_surge == "25%"
+    assert obj.spec.revision_history_limit == 10 and obj.spec.progress_deadline_seconds == 600
+    got = apps_api.read_namespaced_deployment("app", "default")
+    assert got.metadata.uid == obj.metadata.uid
+
+
+def test_service_defaults_and_cluster_ip_kept_on_replace(core: client.CoreV1Api) -> None:
+    svc = core.create_namespaced_service("default", {
+        "metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}})
+    assert svc.spec.type == "ClusterIP" and svc.spec.cluster_ip
+    assert svc.spec.ports[0].target_port == 80 and svc.spec.ports[0].protocol == "TCP"
+    body = core.api_client.sanitize_for_serialization(svc)
+    del body["spec"]["clusterIP"], body["spec"]["clusterIPs"]
+    replaced = core.replace_namespaced_service("web", "default", body)
+    assert replaced.spec.cluster_ip == svc.spec.cluster_ip
+
+
+def test_create_in_missing_namespace_is_404(apps_api: client.AppsV1Api) -> None:
+    with pytest.raises(ApiException) as e:
+        apps_api.create_namespaced_deployment("nope", deployment())
+    assert e.value.status == 404
+    assert status_of(e.value)["message"] == 'namespaces "nope" not found'
+
+
+def test_create_twice_is_409_already_exists(apps_api: client.AppsV1Api) -> None:
+    apps_api.create_namespaced_deployment("default", deployment())
+    with pytest.raises(ApiException) as e:
+        apps_api.create_namespaced_deployment("default", deployment())
+    assert e.value.status == 409
+    st = status_of(e.value)
+    assert st["reason"] == "AlreadyExists" and st["message"] == 'deployments.apps "app" already exists'
+
+
+def test_get_missing_is_404_with_real_status(apps_api: client.AppsV1Api) -> None:
+    with pytest.raises(ApiException) as e:
+        apps_api.read_namespaced_deployment("ghost", "default")
+    st = status_of(e.value)
+    assert (e.value.status, st["kind"], st["reason"]) == (404, "Status", "NotFound")
+    assert st["message"] == 'deployments.apps "ghost" not found'
+    assert st["details"] == {"name": "ghost", "group": "apps", "kind": "deployments"}
+
+
+def test_list_filters_by_label_and_field_selector_and_carries_list_metadata(
+        apps_api: client.AppsV1Api, sim: SimCluster) -> None:
+    apps_api.create_namespaced_deployment("default", deployment("a", {"app": "a", "tier": "web"}))
+    apps_api.create_namespaced_deployment("default", deployment("b", {"app": "b", "tier": "db"}))
+    sim.store.create("namespaces", {"metadata": {"name": "other"}})
+    apps_api.create_namespaced_deployment("other", deployment("c", {"app": "c", "tier": "web"}))
+
+    web = apps_api.list_namespaced_deployment("default", label_selector="tier=web")
+    assert [d.metadata.name for d in web.items] == ["a"]
+    assert web.kind == "DeploymentList" and web.api_version == "apps/v1"
+    assert int(web.metadata.resource_version) >= int(web.items[0].metadata.resource_version)
+    by_name = apps_api.list_namespaced_deployment("default", field_selector="metadata.name=b")
+    assert [d.metadata.name for d in by_name.items] == ["b"]
+    everywhere = apps_api.list_deployment_for_all_namespaces(label_selector="tier=web")
+    assert sorted(d.metadata.name for d in everywhere.items) == ["a", "c"]
+
+
+def test_namespaces_are_cluster_scoped_and_defaults_exist(core: client.CoreV1Api) -> None:
+    names = [n.metadata.name for n in core.list_namespace().items]
+    assert "default" in names and "kube-system" in names
+    assert core.read_namespace("default").status.phase == "Active"
+
+
+def test_replace_with_stale_resource_version_is_409_conflict(apps_api: client.AppsV1Api) -> None:
+    first = apps_api.create_namespaced_deployment("default", deployment())
+    apps_api.patch_namespaced_deployment("app", "default", {"metadata": {"labels": {"x": "1"}}})
+    first.spec.replicas = 3
+    with pytest.raises(ApiException) as e:
+        apps_api.replace_namespaced_deployment("app", "default", first)
+    assert e.value.status == 409
+    assert status_of(e.value)["message"] == (
+        'Operation cannot be fulfilled on deployments.apps "app": the object has been modified; '
+        "please apply your changes to the latest version and try again")
+
+
+def test_patch_carrying_a_stale_resource_version_is_409(apps_api: client.AppsV1Api) -> None:
+    first = apps_api.create_namespaced_deployment("default", deployment())
+    apps_api.patch_namespaced_deployment("app", "default", {"spec": {"replicas": 2}})
+    with pytest.raises(ApiException) as e:
+        apps_api.patch_namespaced_deployment("app", "default", {
+            "metadata": {"resourceVersion": first.metadata.resource_version}, "spec": {"replicas": 5}})
+    assert e.value.status == 409 and status_of(e.value)["reason"] == "Conflict"
+    assert apps_api.read_namespaced_deployment("app", "default").spec.replicas == 2
+
+
+def test_patch_without_resource_version_survives_a_concurrent_write(apps_api: client.AppsV1Api, sim: SimCluster,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    apps_api.create_namespaced_deployment("default", deployment())
+    real_update = sim.store.update
+    interfered: list[bool] = []
+
+    def update_after_someone_else(resource: str, obj: dict[str, Any], **kw: Any) -> dict[str, Any]:
+        if resource == "deployments" and not interfered:
+            interfered.append(True)  # another writer gets in between the patch's read and its write
+            other = sim.get("deployments", "default", "app")
+            other["metadata"].setdefault("labels", {})["other"] = "writer"
+            real_update("deployments", other)
+        return real_update(resource, obj, **kw)
+
+    monkeypatch.setattr(sim.store, "update", update_after_someone_else)
+    patched = apps_api.patch_namespaced_deployment("app", "default", {"spec": {"replicas": 4}})
+    assert interfered and patched.spec.replicas == 4 and patched.metadata.labels["other"] == "writer"
+
+
+def test_selector_not_matching_template_is_422_with_real_wording(apps_api: client.AppsV1Api) -> None:
+    bad = deployment("app", labels={"app": "app"}, selector={"app": "other"})
+    with pytest.raises(ApiException) as e:
+        apps_api.create_namespaced_deployment("default", bad)
+    st = status_of(e.value)
+    assert e.value.status == 422 and st["reason"] == "Invalid"
+    assert st["message"] == ('Deployment.apps "app" is invalid: spec.template.metadata.labels: Invalid value: '
+                             'map[string]string{"app":"app"}: `selector` does not match template `labels`')
+    assert st["details"]["causes"][0]["field"] == "spec.template.metadata.labels"
+
+
+def test_selector_is_immutable(apps_api: client.AppsV1Api) -> None:
+    apps_api.create_namespaced_deployment("default", deployment("app", {"app": "app", "v": "1"}))
+    with pytest.raises(ApiException) as e:
+        apps_api.patch_namespaced_deployment("app", "default", {
+            "spec": {"selector": {"matchLabels": {"app": None}}}})
+    st = status_of(e.value)
+    assert e.value.status == 422
+    assert st["message"].endswith(
+        'spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string{"v":"1"}, '
+        "MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable")
+
+
+def test_invalid_name_is_422(core: client.CoreV1Api) -> None:
+    with pytest.raises(ApiException) as e:
+        core.create_namespaced_service("default", {"metadata": {"name": "Web_1"}, "spec": {"ports": [{"port": 80}]}})
+    assert e.value.status == 422
+    assert status_of(e.value)["message"].startswith('Service "Web_1" is invalid: metadata.name: Invalid value: "Web_1": '
+                                                    "a DNS-1035 label must consist of")
+
+
+def test_json_patch_with_failing_test_op_is_422_and_changes_nothing(apps_api: client.AppsV1Api) -> None:
+    apps_api.create_namespaced_deployment("default", deployment())
+    ops = [{"op": "test", "path": "/spec/replicas", "value": 7},
+           {"op": "replace", "path": "/spec/replicas", "value": 4}]
+    with pytest.raises(ApiException) as e:
+        apps_api.patch_namespaced_deployment("app", "default", ops)
+    assert e.value.status == 422
+    assert apps_api.read_namespaced_deployment("app", "default").spec.replicas == 1
+
+
+def test_json_patch_applies(apps_api: client.AppsV1Api) -> None:
+    apps_api.create_namespaced_deployment("default", deployment())
+    ops = [{"op": "test", "path": "/spec/replicas", "value": 1},
+           {"op": "replace", "path": "/spec/replicas", "value": 4}]
+    assert apps_api.patch_namespaced_deployment("app", "default", ops).spec.replicas == 4
+
+
+def _patch(sim: SimCluster, path: str, body: Any, content_type: str) -> requests.Response:
+    return requests.patch(sim.url + path, data=json.dumps(body), timeout=5,
+                          headers={"Content-Type": content_type, "Authorization": f"Bearer {sim.admin_token}"})
+
+
+def test_merge_patch_replaces_lists_strategic_merges_containers_by_name(apps_api: client.AppsV1Api,
+                                                                       sim: SimCluster) -> None:
+    apps_api.create_namespaced_deployment("default", deployment())
+    path = "/apis/apps/v1/namespaces/default/deployments/app"
+    change = {"spec": {"template": {"spec": {"containers": [{"name": "main", "image": "registry.example/app:2.0"}]}}}}
+
+    smp = _patch(sim, path, change, "application/strategic-merge-patch+json").json()
+    containers = smp["spec"]["template"]["spec"]["containers"]
+    assert [(c["name"], c["image"]) for c in containers] == [
+        ("main", "registry.example/app:2.0"), ("side", "registry.example/side:1")]
+
+    merged = _patch(sim, path, change, "application/merge-patch+json").json()
+    assert [c["name"] for c in merged["spec"]["template"]["spec"]["containers"]] == ["main"]
+
+
+def test_unknown_patch_type_is_415(apps_api: client.AppsV1Api, sim: SimCluster) -> None:
+    apps_api.create_namespaced_deployment("default", deployment())
+    resp = _patch(sim, "/apis/apps/v1/namespaces/default/deployments/app", {}, "text/plain")
+    assert resp.status_code == 415 and resp.json()["reason"] == "UnsupportedMediaType"
+
+
+def test_generation_bumps_on_spec_changes_only(apps_api: client.AppsV1Api, sim: SimCluster) -> None:
+    apps_api.create_namespaced_deployment("default", deployment())
+    meta_only = apps_api.patch_namespaced_deployment("app", "default", {"metadata": {"annotations": {"a": "b"}}})
+    assert meta_only.metadata.generation == 1
+    current = sim.get("deployments", "default", "app")
+    current["status"] = {"observedGeneration": 1, "replicas": 1}
+    status_only = sim.store.update("deployments", current, subresource="status")
+    assert status_only["metadata"]["generation"] == 1
+    spec = apps_api.patch_namespaced_deployment("app", "default", {"spec": {"replicas": 2}})
+    assert spec.metadata.generation == 2
+    assert int(spec.metadata.resource_version) > int(status_only["metadata"]["resourceVersion"])
+
+
+def test_main_resource_update_cannot_change_status(apps_api: client.AppsV1Api) -> None:
+    apps_api.create_namespaced_deployment("default", deployment())
+    patched = apps_api.patch_namespaced_deployment("app", "default", {"status": {"collisionCount": 9}})
+    assert patched.status.collision_count is None
+    via_status = apps_api.patch_namespaced_deployment_status("app", "default", {"status": {"collisionCount": 9}})
+    assert via_status.status.collision_count == 9 and via_status.metadata.generation == 1
+
+
+def test_scale_subresource(apps_api: client.AppsV1Api) -> None:
+    apps_api.create_namespaced_deployment("default", deployment())
+    scale = apps_api.read_namespaced_deployment_scale("app", "default")
+    assert (scale.kind, scale.spec.replicas, scale.status.selector) == ("Scale", 1, "app=app")
+    apps_api.patch_namespaced_deployment_scale("app", "default", {"spec": {"replicas": 3}})
+    assert apps_api.read_namespaced_deployment("app", "default").spec.replicas == 3
+
+
+def test_delete_returns_status_and_cascades_to_dependents(apps_api: client.AppsV1Api, sim: SimCluster) -> None:
+    owner = apps_api.create_namespaced_deployment("default", deployment())
+    ref = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "app", "uid": owner.metadata.uid}
+    child = sim.store.create("leases", {"metadata": {"name": "child", "namespace": "default", "ownerReferences": [ref]}})
+    grandchild_ref = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "name": "child",
+                      "uid": child["metadata"]["uid"]}
+    sim.store.create("leases", {"metadata": {"name": "grandchild", "namespace": "default",
+                                             "ownerReferences": [grandchild_ref]}})
+    sim.store.create("leases", {"metadata": {"name": "unrelated", "namespace": "default"}})
+
+    st = apps_api.delete_namespaced_deployment("app", "default")
+    assert st["kind"] == "Status" and st["status"] == "Success" and st["details"]["name"] == "app"
+    leases = [lease.metadata.name for lease in client.CoordinationV1Api(apps_api.api_client)
+              .list_namespaced_lease("default").items]
+    assert leases == ["unrelated"]
+    with pytest.raises(ApiException) as e:
+        apps_api.read_namespaced_deployment("app", "default")
+    assert e.value.status == 404
+
+
+def test_put_with_name_not_matching_url_is_400(core: client.CoreV1Api) -> None:
+    core.create_namespaced_service("default", {"metadata": {"name": "web"}, "spec": {"ports": [{"port": 80}]}})
+    body = {"metadata": {"name": "other"}, "spec": {"ports": [{"port": 80}]}}
+    with pytest.raises(ApiException) as e:
+        core.replace_namespaced_service("web", "default", body)
+    assert e.value.status == 400
+
+
+def test_discovery_lists_served_groups(kubeconfig: Path) -> None:
+    c = api(kubeconfig)
+    groups = {g.name for g in client.ApisApi(c).get_api_versions().groups}
+    assert {"apps", "discovery.k8s.io", "coordination.k8s.io"} <= groups
+    resources = {r.name for r in client.AppsV1Api(c).get_api_resources().resources}
+    assert {"deployments", "deployments/scale", "deployments/status", "replicasets"} <= resources
+    assert client.VersionApi(c).get_code().major == "1"

@@ -1,0 +1,320 @@
+"""entrypoint.py: the GitHub Action's INPUT_* variables -> BLUEGREEN_* variables -> the CLI.
+
+The CLI is replaced by a fake that records what it was given, so these tests need no cluster.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import os
+import signal
+import stat
+import sys
+import types
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ENTRYPOINT = Path(__file__).resolve().parent.parent / "entrypoint.py"
+
+TOKEN = "sim-token-7f3a9c"
+CLIENT_KEY = "LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQo="
+PASSWORD = "p%40ss word"
+KUBECONFIG: dict[str, Any] = {
+    "apiVersion": "v1",
+    "kind": "Config",
+    "clusters": [{"name": "prod", "cluster": {"server": "https://k8s.example:6443"}}],
+    "users": [
+        {"name": "deployer", "user": {"token": TOKEN}},
+        {"name": "admin", "user": {"client-key-data": CLIENT_KEY, "username": "admin", "password": PASSWORD}},
+    ],
+    "contexts": [{"name": "prod", "context": {"cluster": "prod", "user": "deployer"}}],
+    "current-context": "prod",
+}
+KUBECONFIG_YAML = yaml.safe_dump(KUBECONFIG, sort_keys=False)
+
+
+@pytest.fixture
+def entrypoint() -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location("bluegreen_entrypoint", ENTRYPOINT)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(autouse=True)
+def clean_process_state() -> Iterator[None]:
+    """The entrypoint writes os.environ and installs signal handlers: undo both after each test."""
+    saved_env = dict(os.environ)
+    saved_handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    for key in list(os.environ):
+        if key.startswith(("INPUT_", "BLUEGREEN_")):
+            del os.environ[key]
+    yield
+    os.environ.clear()
+    os.environ.update(saved_env)
+    for sig, handler in saved_handlers.items():
+        signal.signal(sig, handler)
+
+
+@dataclass
+class Call:
+    argv: list[str]
+    env: dict[str, str]
+    kubeconfig_text: str | None = None
+    kubeconfig_mode: int | None = None
+
+
+@dataclass
+class FakeCli:
+    """Stands in for bluegreen.cli: records each call, then behaves like a click command."""
+
+    behaviour: Callable[[], None] = lambda: None
+    exit_code: int = 0
+    calls: list[Call] = field(default_factory=list)
+
+    def main(self, argv: list[str] | None = None) -> None:
+        env = dict(os.environ)
+        call = Call(argv=list(argv or []), env=env)
+        path = env.get("BLUEGREEN_KUBECONFIG")
+        if path and Path(path).exists():
+            call.kubeconfig_text = Path(path).read_text()
+            call.kubeconfig_mode = stat.S_IMODE(Path(path).stat().st_mode)
+        self.calls.append(call)
+        self.behaviour()
+        raise SystemExit(self.exit_code)
+
+
+@pytest.fixture
+def fake_cli(monkeypatch: pytest.MonkeyPatch) -> FakeCli:
+    fake = FakeCli()
+    module = types.ModuleType("bluegreen.cli")
+    module.main = fake.main  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "bluegreen.cli", module)
+    return fake
+
+
+def set_inputs(**inputs: str) -> None:
+    """Like the runner: INPUT_<NAME> upper-cased with hyphens kept (pass names with '_' for '-')."""
+    for name, value in inputs.items():
+        os.environ["INPUT_" + name.replace("_", "-").upper()] = value
+
+
+def run(entrypoint: types.ModuleType, argv: list[str] | None = None) -> int:
+    with pytest.raises(SystemExit) as exited:
+        entrypoint.main(argv or [])
+    code = exited.value.code
+    return code if isinstance(code, int) else 1
+
+
+# --- inputs -> environment --------------------------------------------------------------------------
+
+
+def test_inputs_become_bluegreen_variables_with_hyphens_as_underscores(
+    entrypoint: types.ModuleType, fake_cli: FakeCli
+) -> None:
+    set_inputs(
+        command="deploy",
+        image="ghcr.io/acme/web:1.4.2",
+        service="web",
+        color_label="track",
+        preview_service="web-next",
+        dry_run="true",
+        after_switch="scale-to-zero",
+    )
+    assert run(entrypoint) == 0
+    (call,) = fake_cli.calls
+    assert call.argv == ["deploy"]
+    assert {k: v for k, v in call.env.items() if k.startswith("BLUEGREEN_")} == {
+        "BLUEGREEN_IMAGE": "ghcr.io/acme/web:1.4.2",
+        "BLUEGREEN_SERVICE": "web",
+        "BLUEGREEN_COLOR_LABEL": "track",
+        "BLUEGREEN_PREVIEW_SERVICE": "web-next",
+        "BLUEGREEN_DRY_RUN": "true",
+        "BLUEGREEN_AFTER_SWITCH": "scale-to-zero",
+    }
+
+
+def test_multi_line_smoke_path_is_passed_whole(entrypoint: types.ModuleType, fake_cli: FakeCli) -> None:
+    set_inputs(command="deploy", smoke_path="/healthz\n/api/version\n")
+    run(entrypoint)
+    assert fake_cli.calls[0].env["BLUEGREEN_SMOKE_PATH"] == "/healthz\n/api/version\n"
+
+
+def test_empty_inputs_leave_the_cli_defaults(entrypoint: types.ModuleType, fake_cli: FakeCli) -> None:
+    # The runner sets every declared input; unset ones arrive as their default, mostly "".
+    set_inputs(command="rollback", service="web", timeout="", smoke_path="  \n", on_failure="")
+    run(entrypoint)
+    (call,) = fake_cli.calls
+    assert call.argv == ["rollback"]
+    assert sorted(k for k in call.env if k.startswith("BLUEGREEN_")) == ["BLUEGREEN_SERVICE"]
+
+
+def test_empty_command_means_deploy(entrypoint: types.ModuleType, fake_cli: FakeCli) -> None:
+    set_inputs(command="", image="web:2")
+    run(entrypoint)
+    assert fake_cli.calls[0].argv == ["deploy"]
+
+
+def test_the_cli_exit_code_is_the_entrypoint_exit_code(
+    entrypoint: types.ModuleType, fake_cli: FakeCli
+) -> None:
+    fake_cli.exit_code = 3
+    set_inputs(command="deploy", image="web:2")
+    assert run(entrypoint) == 3
+
+
+# --- kubeconfig input ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        pytest.param(KUBECONFIG_YAML, id="raw-yaml"),
+        pytest.param(base64.b64encode(KUBECONFIG_YAML.encode()).decode(), id="base64-one-line"),
+        pytest.param(base64.encodebytes(KUBECONFIG_YAML.encode()).decode(), id="base64-wrapped"),
+    ],
+)
+def test_kubeconfig_is_written_private_and_removed_afterwards(
+    entrypoint: types.ModuleType, fake_cli: FakeCli, given: str
+) -> None:
+    set_inputs(command="status", service="web", kubeconfig=given)
+    assert run(entrypoint) == 0
+    (call,) = fake_cli.calls
+    assert "BLUEGREEN_KUBECONFIG" in call.env
+    assert call.kubeconfig_text is not None
+    assert yaml.safe_load(call.kubeconfig_text) == KUBECONFIG
+    assert call.kubeconfig_mode == 0o600
+    assert not Path(call.env["BLUEGREEN_KUBECONFIG"]).exists()
+
+
+def test_kubeconfig_is_removed_when_the_cli_raises(entrypoint: types.ModuleType, fake_cli: FakeCli) -> None:
+    def crash() -> None:
+        raise RuntimeError("engine bug")
+
+    fake_cli.behaviour = crash
+    set_inputs(command="deploy", kubeconfig=KUBECONFIG_YAML)
+    with pytest.raises(RuntimeError, match="engine bug"):
+        entrypoint.main([])
+    assert not Path(fake_cli.calls[0].env["BLUEGREEN_KUBECONFIG"]).exists()
+
+
+def test_kubeconfig_is_removed_when_the_job_is_cancelled(
+    entrypoint: types.ModuleType, fake_cli: FakeCli
+) -> None:
+    def cancelled() -> None:
+        signal.raise_signal(signal.SIGTERM)  # what the runner sends on cancel
+        pytest.fail("SIGTERM did not stop the command")
+
+    fake_cli.behaviour = cancelled
+    set_inputs(command="deploy", kubeconfig=KUBECONFIG_YAML)
+    assert run(entrypoint) == 128 + signal.SIGTERM
+    assert not Path(fake_cli.calls[0].env["BLUEGREEN_KUBECONFIG"]).exists()
+
+
+def test_no_kubeconfig_input_leaves_kubeconfig_to_the_cli(
+    entrypoint: types.ModuleType, fake_cli: FakeCli
+) -> None:
+    set_inputs(command="status", service="web", kubeconfig="")
+    run(entrypoint)
+    assert "BLUEGREEN_KUBECONFIG" not in fake_cli.calls[0].env
+
+
+def test_unreadable_kubeconfig_is_bad_input_and_not_echoed(
+    entrypoint: types.ModuleType, fake_cli: FakeCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    set_inputs(command="deploy", kubeconfig="s3cr3t-not-yaml: [unclosed")
+    assert run(entrypoint) == 2
+    assert fake_cli.calls == []
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "::add-mask::s3cr3t-not-yaml: [unclosed"
+    assert lines[1].startswith("::error")
+    assert "kubeconfig" in lines[1]
+    assert "s3cr3t" not in lines[1]
+
+
+# --- masking --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encode", [False, True], ids=["raw-yaml", "base64"])
+def test_masks_come_first_and_cover_every_credential(
+    entrypoint: types.ModuleType, fake_cli: FakeCli, capsys: pytest.CaptureFixture[str], encode: bool
+) -> None:
+    given = base64.encodebytes(KUBECONFIG_YAML.encode()).decode() if encode else KUBECONFIG_YAML
+    fake_cli.behaviour = lambda: print("bluegreen starts")
+    set_inputs(command="deploy", image="web:2", kubeconfig=given)
+    run(entrypoint)
+
+    lines = capsys.readouterr().out.splitlines()
+    first_other = next(i for i, line in enumerate(lines) if not line.startswith("::add-mask::"))
+    masks = {line.removeprefix("::add-mask::") for line in lines[:first_other]}
+    assert lines[first_other:] == ["bluegreen starts"]
+    # '%' is escaped so the runner registers the literal password.
+    assert {TOKEN, CLIENT_KEY, PASSWORD.replace("%", "%25")} <= masks
+    # The input itself, line by line, as GitHub masks a multi-line secret.
+    assert {line.strip().replace("%", "%25") for line in given.splitlines() if line.strip()} <= masks
+    if encode:
+        assert "".join(given.split()) in masks
+
+
+def test_secret_values_walks_auth_provider_config(entrypoint: types.ModuleType) -> None:
+    config = {
+        "users": [
+            {
+                "name": "oidc",
+                "user": {
+                    "auth-provider": {
+                        "name": "oidc",
+                        "config": {
+                            "id-token": "eyJ.id",
+                            "refresh-token": "r3fresh",
+                            "client-secret": "cl1ent",
+                        },
+                    }
+                },
+            }
+        ]
+    }
+    values = entrypoint.secret_values(yaml.safe_dump(config))
+    assert {"eyJ.id", "r3fresh", "cl1ent"} <= set(values)
+
+
+def test_plain_yaml_is_never_taken_for_base64(entrypoint: types.ModuleType) -> None:
+    assert entrypoint.decode_kubeconfig(KUBECONFIG_YAML) == KUBECONFIG_YAML.strip()
+
+
+# --- any other CI: the image is the plain CLI --------------------------------------------------------
+
+
+def test_without_inputs_argv_passes_straight_to_the_cli(
+    entrypoint: types.ModuleType, fake_cli: FakeCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [
+        "deploy",
+        "--image",
+        "registry.example/web:2.0",
+        "--smoke-path",
+        "/healthz",
+        "--output-file",
+        "out.env",
+    ]
+    assert run(entrypoint, argv) == 0
+    (call,) = fake_cli.calls
+    assert call.argv == argv
+    assert not any(k.startswith("BLUEGREEN_") for k in call.env)
+    assert capsys.readouterr().out == ""
+    assert signal.getsignal(signal.SIGTERM) is not entrypoint._exit_on_signal
+
+
+def test_without_inputs_bluegreen_variables_are_left_alone(
+    entrypoint: types.ModuleType, fake_cli: FakeCli
+) -> None:
+    os.environ["BLUEGREEN_IMAGE"] = "registry.example/web:2.0"
+    run(entrypoint, ["deploy"])
+    assert fake_cli.calls[0].env["BLUEGREEN_IMAGE"] == "registry.example/web:2.0"
