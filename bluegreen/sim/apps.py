@@ -146,6 +146,9 @@ class AppRegistry:
         image = pod_image(pod)
         labels = (pod.get("metadata") or {}).get("labels") or {}
         color = next((labels[k] for k in self.color_labels if k in labels), None)
+        if color is None:
+            # a custom --color-label: recognise it by its value
+            color = next((v for v in labels.values() if v in ("blue", "green")), None)
         return {"pod": _pod_name(pod), "image": image, "version": image_tag(image), "color": color,
                 "path": path, "method": method.upper()}
 

@@ -315,6 +315,12 @@ class Controllers:
                                        f"({self._queue.describe()})")
                 self._queue.cond.wait(min(remaining, 0.05))
 
+    def next_timer_at(self) -> float | None:
+        """When the next timed transition is due (clock time), or None: lets a caller that needs, say, a
+        ready rollout advance a fake clock to it or wait on a real one."""
+        with self._queue.cond:
+            return min((when for _, when in self._timers), default=None)
+
     def reconcile_now(self, max_steps: int = 100_000) -> None:
         """Process queued work in the caller's thread (when the worker thread is not running)."""
         if self._thread is not None:
@@ -556,11 +562,9 @@ class Controllers:
 
     def _rollout_rolling(self, d: Obj, new_rs: Obj | None, old_rss: list[Obj]) -> None:
         if new_rs is None:
-            new_rs = self._create_new_rs(d, old_rss, _new_rs_replicas(d, old_rss, None))
-            if new_rs is None:
-                return
-        else:
-            d = self._sync_revision(d, new_rs, old_rss)
+            self._create_new_rs(d, old_rss, _new_rs_replicas(d, old_rss, None))
+            return  # the new ReplicaSet's events bring us back
+        d = self._sync_revision(d, new_rs, old_rss)
         all_rss = [*old_rss, new_rs]
         scaled = self._reconcile_new_rs(d, all_rss, new_rs)
         if not scaled:
@@ -580,13 +584,11 @@ class Controllers:
             self._sync_deployment_status(d, new_rs, old_rss)
             return
         if new_rs is None:
-            new_rs = self._create_new_rs(d, old_rss, _replicas(d))
-            if new_rs is None:
-                return
-        else:
-            d = self._sync_revision(d, new_rs, old_rss)
-            if _replicas(new_rs) != _replicas(d):
-                self._scale_rs(d, new_rs, _replicas(d))
+            self._create_new_rs(d, old_rss, _replicas(d))
+            return
+        d = self._sync_revision(d, new_rs, old_rss)
+        if _replicas(new_rs) != _replicas(d):
+            self._scale_rs(d, new_rs, _replicas(d))
         if _is_complete(d, _calculate_status(d, new_rs, old_rss)):
             self._cleanup(d, old_rss)
         self._sync_deployment_status(d, new_rs, old_rss)
@@ -687,7 +689,8 @@ class Controllers:
                         "deployment-controller")
         return old != replicas
 
-    def _create_new_rs(self, d: Obj, old_rss: list[Obj], replicas: int) -> Obj | None:
+    def _create_new_rs(self, d: Obj, old_rss: list[Obj], replicas: int) -> None:
+        """Create the ReplicaSet for the Deployment's current template, named by its hash."""
         collision = (d.get("status") or {}).get("collisionCount")
         template = copy.deepcopy(d["spec"]["template"])
         h = pod_template_hash(template, collision)
@@ -715,13 +718,13 @@ class Controllers:
                 raise
             existing = self.store.get("replicasets", d["metadata"]["namespace"], name)
             if controller_uid(existing) == d["metadata"]["uid"] and _same_template(existing, d):
-                return None  # ours already (our read was stale): its events bring us back
+                return  # ours already (our read was stale): its events bring us back
             # a hash collision with someone else's ReplicaSet: bump collisionCount and try again
             status = copy.deepcopy(d.get("status") or {})
             status["collisionCount"] = int(status.get("collisionCount") or 0) + 1
             d["status"] = status
             self.store.update("deployments", d, subresource="status")
-            return None
+            return
         if replicas > 0:
             self._event(d, "Normal", "ScalingReplicaSet",
                         f"Scaled up replica set {name} from 0 to {replicas}", "deployment-controller")
@@ -733,7 +736,6 @@ class Controllers:
         d["status"] = status
         # one status write carries the new condition and the counters
         self._sync_deployment_status(d, created, old_rss, stored_status=stored_status)
-        return None
 
     def _sync_revision(self, d: Obj, new_rs: Obj, old_rss: list[Obj]) -> Obj:
         """The new ReplicaSet's revision is one more than any old one's (a rollback re-uses an old

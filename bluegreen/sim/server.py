@@ -580,9 +580,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _table(self, r: Resource, items: list[Obj], rv: str | None) -> None:
         from .tables import to_table
-        table = to_table(r.plural, items, self.server.sim.store.clock.now())
-        if rv is not None:
-            table.setdefault("metadata", {})["resourceVersion"] = rv
+        table = to_table(r.plural, items, self.server.sim.store.clock.now(),
+                         include_object=self.query.get("includeObject") or "Metadata", resource_version=rv)
         self._send_json(200, table)
 
     def _get(self, r: Resource, info: RequestInfo) -> None:

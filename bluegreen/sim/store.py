@@ -142,7 +142,7 @@ class Store:
         parsed selectors (anything with ``.matches``)."""
         r = by_plural(resource)
         lsel = _label_matcher(label_selector)
-        fsel = _field_matcher(field_selector)
+        fsel = _field_matcher(field_selector, resource)
         with self._lock:
             items = [o for (res, ns, _), o in self._objects.items()
                      if res == resource and (namespace is None or not r.namespaced or ns == namespace)]
@@ -404,12 +404,12 @@ def _label_matcher(sel: Any) -> _Matcher | None:
     return sel
 
 
-def _field_matcher(sel: Any) -> _Matcher | None:
+def _field_matcher(sel: Any, resource: str | None = None) -> _Matcher | None:
     if sel is None or sel == "":
         return None
     if isinstance(sel, str):
         from .selectors import parse_field_selector
-        return parse_field_selector(sel)
+        return parse_field_selector(sel, resource)  # unsupported fields -> 400, as the real server
     return sel
 
 
@@ -443,6 +443,12 @@ def _template_defaults(spec: Obj) -> None:
 
 
 def _apply_defaults(r: Resource, obj: Obj, store: Store, old: Obj | None = None) -> None:
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        # ObjectMeta's maps are `omitempty` in Go: an emptied map is not stored or returned.
+        for key in ("labels", "annotations"):
+            if meta.get(key) == {}:
+                del meta[key]
     spec = obj.get("spec")
     if r.plural == "namespaces":
         obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"].get("name", "")

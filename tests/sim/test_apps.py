@@ -62,6 +62,12 @@ def test_sample_app_without_colour_label() -> None:
     assert json.loads(body)["color"] is None
 
 
+def test_sample_app_finds_a_custom_colour_label_by_its_value() -> None:
+    pod = make_pod("registry.example/web:1.4", labels={"app": "web", "slot": "blue"})
+    _, _, body = AppRegistry().serve(pod, "GET", "/", "", {}, b"")
+    assert json.loads(body)["color"] == "blue"
+
+
 def test_healthz_is_plain_ok() -> None:
     assert AppRegistry().serve(make_pod("r/web:1.0"), "GET", "/healthz", "", {}, b"")[::2] == (200, b"ok")
 

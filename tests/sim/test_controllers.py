@@ -640,6 +640,7 @@ def test_stepping_with_a_ready_delay() -> None:
                               "spec": {"containers": [{"name": "web", "image": "r/web:1"}]}}}})
     c.settle()
     assert c.get("deployments", "web")["status"].get("availableReplicas") is None
+    assert c.ctl.next_timer_at() == pytest.approx(c.clock.now() + 0.9)  # the container starts
     c.advance(3.0)
     assert c.get("deployments", "web")["status"]["availableReplicas"] == 1
 
@@ -732,3 +733,24 @@ def test_failing_pods_are_visible_over_http(sim: SimCluster) -> None:
                           headers=headers, timeout=5).json()["items"]
     assert "Error: ErrImagePull" in [e["message"] for e in events]
     assert {e["involvedObject"]["name"] for e in events} == {pod["metadata"]["name"]}
+
+
+def test_switching_the_service_over_http_moves_traffic(sim: SimCluster) -> None:
+    sim.seed_app("web", replicas=2, image="registry.example/web:1.0", color="blue")
+    sim.seed_app("web", replicas=2, image="registry.example/web:2.0", color="green")  # re-applies Service web
+    headers = {"Authorization": f"Bearer {sim.admin_token}"}
+    base = f"{sim.url}/api/v1/namespaces/default/services"
+    requests.patch(f"{base}/web", json={"spec": {"selector": {"app": "web", "version": "blue"}}},
+                   headers={**headers, "Content-Type": "application/merge-patch+json"}, timeout=5).raise_for_status()
+    sim.wait_idle()
+    assert requests.get(f"{base}/web:http/proxy/", headers=headers, timeout=5).json()["color"] == "blue"
+
+    requests.patch(f"{base}/web", json={"spec": {"selector": {"app": "web", "version": "green"}}},
+                   headers={**headers, "Content-Type": "application/merge-patch+json"}, timeout=5).raise_for_status()
+    sim.wait_idle()
+    green = {p["status"]["podIP"] for p in sim.store.list("pods", "default")[0]
+             if p["metadata"]["labels"].get("version") == "green"}
+    eps = requests.get(f"{sim.url}/api/v1/namespaces/default/endpoints/web", headers=headers, timeout=5).json()
+    assert {a["ip"] for a in eps["subsets"][0]["addresses"]} == green
+    answers = [requests.get(f"{base}/web:http/proxy/version", headers=headers, timeout=5).json() for _ in range(2)]
+    assert {(a["color"], a["version"], a["path"]) for a in answers} == {("green", "2.0", "/version")}
