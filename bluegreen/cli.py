@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -247,5 +248,12 @@ def _run(command: str, kw: dict[str, Any], body: Callable[[StepLog, Outcome], No
     sys.exit(int(code))
 
 
+def _terminated(signum: int, frame: Any) -> None:
+    # CI runners cancel jobs with SIGTERM: unwind like Ctrl-C, so the lock is released, outputs are
+    # written and the client's temporary credential files are removed at exit.
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
+    signal.signal(signal.SIGTERM, _terminated)
     cli.main(args=argv, prog_name="bluegreen")

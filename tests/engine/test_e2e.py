@@ -389,3 +389,30 @@ def kubeconfig_fake(tmp_path: Path):  # type: ignore[no-untyped-def]
         yield cluster, cluster.write_kubeconfig(tmp_path / "kubeconfig")
     finally:
         cluster.stop()
+
+
+def test_namespace_comes_from_the_kubeconfig_context(sim: SimCluster, tmp_path: Path) -> None:
+    sim.seed_app(name="web", namespace="shop", image=V1, replicas=1, color="blue")
+    kubeconfig = sim.write_kubeconfig(tmp_path / "kubeconfig", namespace="shop")
+    r = deploy(kubeconfig, V2)
+    assert r.exit_code == 0, r.log
+    assert sim.get("services", "shop", "web")["spec"]["selector"]["version"] == "green"
+    assert sim.get("deployments", "shop", "web-green")
+    # --namespace overrides the context's
+    r = run_cli(kubeconfig, "status", "--service", "web", "--namespace", "default")
+    assert r.exit_code == 2 and "not found in namespace 'default'" in r.log
+
+
+def test_container_flag_picks_the_container_and_leaves_sidecars(sim: SimCluster, kubeconfig: Path) -> None:
+    sim.seed_app(name="web", image=V1, replicas=1, color="blue")
+    dep = sim.get("deployments", "default", "web-blue")
+    dep["spec"]["template"]["spec"]["containers"].append({"name": "proxy", "image": "envoyproxy/envoy:v1.30"})
+    sim.apply(dep)
+    sim.wait_idle()
+    r = deploy(kubeconfig, V2)
+    assert r.exit_code == 2 and "--container" in r.log and "web, proxy" in r.log
+    r = deploy(kubeconfig, V2, "--container", "web")
+    assert r.exit_code == 0, r.log
+    images = {c["name"]: c["image"] for c in
+              sim.get("deployments", "default", "web-green")["spec"]["template"]["spec"]["containers"]}
+    assert images == {"web": V2, "proxy": "envoyproxy/envoy:v1.30"}
