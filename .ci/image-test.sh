@@ -371,5 +371,7 @@ expect_rc version 0
 say "bluegreen --version in the image: $(tail -n 1 "$RUNS/version.log")"
 
 SIZE=$(podman image inspect --format '{{.Size}}' "$IMAGE")
-say "image $IMAGE (base: debootstrap $SUITE minbase): $((SIZE / 1000 / 1000)) MB"
+BASE_SIZE=$(podman image inspect --format '{{.Size}}' "$BASE")
+say "image $IMAGE: $((SIZE / 1000000)) MB = base (debootstrap $SUITE minbase + python3) $((BASE_SIZE / 1000000)) MB" \
+    "+ bluegreen and its dependencies $(((SIZE - BASE_SIZE) / 1000000)) MB"
 echo "image-test: all checks passed"

@@ -323,7 +323,7 @@ def plan_release(service: Obj, deployments: list[Obj], *, image: str, color_labe
         live_color=live_color,
         idle_color=idle,
         live_deployment=name_of(adoption.blue) if adoption else name_of(live),
-        live_image=image_of(live, chosen if manifest is None else None),
+        live_image=image_of(live, chosen if chosen in {c.get("name") for c in containers(live)} else None),
         live_replicas=replicas_of(live),
         target=target,
         target_exists=existing is not None,

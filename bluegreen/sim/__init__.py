@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import yaml
 
 from .apps import AppRegistry
-from .clock import Clock, RealClock
+from .clock import Clock, FakeClock, RealClock
 from .controllers import Controllers
 from .errors import ApiError
 from .resources import RESOURCES
@@ -145,7 +146,47 @@ class SimCluster:
             self.store.create("namespaces", {"metadata": {"name": namespace}})
         self.apply(deployment)
         self.apply(service)
-        self.wait_idle()
+        b = self.apps.behaviour(image)
+        if b.pull_fails or b.crash_loops or b.never_ready:
+            self.wait_idle()  # an image made to fail never becomes available: don't wait for it
+        else:
+            self.wait_available(namespace, deployment["metadata"]["name"])
+
+    def wait_available(self, namespace: str, name: str, timeout: float = 30.0) -> None:
+        """Until the Deployment is fully rolled out: a fake clock is advanced timer by timer; on a real
+        clock we wait for the store's change notifications (never a fixed sleep)."""
+        import threading
+
+        def done() -> bool:
+            d = self.store.get_shared("deployments", namespace, name)
+            if d is None:
+                return False
+            st, want = d.get("status") or {}, (d.get("spec") or {}).get("replicas", 1)
+            return (st.get("observedGeneration", 0) >= d["metadata"].get("generation", 0)
+                    and st.get("availableReplicas", 0) == want and st.get("updatedReplicas", 0) == want
+                    and st.get("replicas", 0) == want)
+
+        changed = threading.Event()
+        unsubscribe = self.store.subscribe(lambda *_: changed.set())
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                self.wait_idle()
+                if done():
+                    return
+                if isinstance(self.clock, FakeClock):
+                    nxt = self.controllers.next_timer_at()
+                    if nxt is None:
+                        raise TimeoutError(f"deployment {namespace}/{name} will never become available")
+                    self.clock.advance(max(0.0, nxt - self.clock.now()))
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"deployment {namespace}/{name} did not become available in {timeout:g}s")
+                changed.wait(min(remaining, 0.5))
+                changed.clear()
+        finally:
+            unsubscribe()
 
     # ---- observing and steering requests ----
 

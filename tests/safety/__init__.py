@@ -1,0 +1,106 @@
+"""Safety tests: faults, races, bad input, crashes, least privilege, secrets.
+
+This file exists because tests/sim and tests/safety both hold a test_faults.py: as a package the safety
+modules import under their own names. It also holds the few helpers the safety tests share.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from bluegreen.sim import RequestRecord, SimCluster
+
+WEB = "web"
+NS = "default"
+V1 = "registry.example/web:1.0"
+V2 = "registry.example/web:2.0"
+V3 = "registry.example/web:3.0"
+
+
+def is_watch(rec: RequestRecord) -> bool:
+    return rec.verb == "watch"
+
+
+def make_watches_matter(sim: SimCluster) -> Callable[[], None]:
+    """Make every wait of a run depend on its watch, deterministically.
+
+    With ready_delay 0 the simulated controllers are usually done before bluegreen's informer lists, so a
+    broken watch would go unnoticed. This pauses the controllers when a write (other than the Lease) is
+    about to be handled, and resumes them when a pods or EndpointSlices watch is about to be opened: the
+    informer's list then shows the old state and only the watch can report the change. Returns a function
+    that removes the hook and resumes the controllers.
+    """
+    ctl = sim.controllers
+    paused = [False]
+
+    def hook(rec: RequestRecord) -> None:
+        if rec.is_write and rec.resource != "leases" and not paused[0]:
+            ctl.stop()
+            paused[0] = True
+        elif paused[0] and is_watch(rec) and rec.resource in ("pods", "endpointslices"):
+            ctl.start()
+            paused[0] = False
+
+    remove = sim.on_request(hook)
+
+    def undo() -> None:
+        remove()
+        if paused[0]:
+            ctl.start()
+            paused[0] = False
+        sim.wait_idle()
+
+    return undo
+
+
+def pod_ready(pod: dict) -> bool:  # type: ignore[type-arg]
+    conds = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
+
+
+def live_pods(sim: SimCluster, service: str = WEB) -> tuple[dict[str, str], list[dict]]:  # type: ignore[type-arg]
+    """The live Service's selector and the pods it selects now."""
+    selector = dict(sim.get("services", NS, service)["spec"].get("selector") or {})
+    items, _ = sim.store.list("pods", NS)
+    pods = [p for p in items
+            if selector and all((p["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())
+            and not p["metadata"].get("deletionTimestamp")]
+    return selector, pods
+
+
+def assert_live_serves_ready(sim: SimCluster, service: str = WEB) -> dict[str, str]:
+    """The invariant of every safety test: the live Service selects a colour, and all its pods are ready."""
+    sim.wait_idle()
+    selector, pods = live_pods(sim, service)
+    assert selector.get("version") in ("blue", "green"), f"live selector is {selector}"
+    assert pods, f"live selector {selector} selects no pod"
+    not_ready = [p["metadata"]["name"] for p in pods if not pod_ready(p)]
+    assert not not_ready, f"live selector {selector} selects pods that are not ready: {not_ready}"
+    return selector
+
+
+def lease_holder(sim: SimCluster, service: str = WEB) -> str | None:
+    try:
+        lease = sim.get("leases", NS, f"bluegreen-{service}")
+    except Exception:
+        return None
+    return (lease.get("spec") or {}).get("holderIdentity")
+
+
+def nth_match(log: list[RequestRecord], method: str, path: str,
+              pred: Callable[[RequestRecord], bool] = lambda r: True, nth: int = 0) -> int:
+    """How many requests a fault (method, path regex) must skip (`after=`) to hit the nth request that
+    also satisfies ``pred`` in a reference run's log."""
+    rx = re.compile(path)
+    seen = 0
+    hits = 0
+    for rec in log:
+        if rec.method != method or not rx.search(rec.path):
+            continue
+        if pred(rec):
+            if hits == nth:
+                return seen
+            hits += 1
+        seen += 1
+    raise AssertionError(f"no request {method} {path} (#{nth}) in the reference run")
