@@ -132,9 +132,11 @@ def write_private_file(content: str) -> Path:
     return Path(name)
 
 
-def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
-    # Unwind through `finally` so the kubeconfig file is removed when the job is cancelled.
-    raise SystemExit(128 + signum)
+def _interrupt_on_signal(signum: int, _frame: FrameType | None) -> None:
+    # As PID 1 of a container, Python ignores SIGTERM unless it has a handler. Treat it like Ctrl-C
+    # (what the runner sends first on cancel): the CLI stops the release cleanly, writes its outputs,
+    # and `finally` removes the kubeconfig file.
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def run_cli(argv: list[str]) -> None:
@@ -172,12 +174,14 @@ def run_action(env: MutableMapping[str, str], out: TextIO) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt_on_signal)
     if not github_inputs(os.environ):
         run_cli(args)
         return
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _exit_on_signal)
-    run_action(os.environ, sys.stdout)
+    # stderr, like the CLI's log: stdout stays for machine-readable output (--json). The runner reads
+    # workflow commands from both.
+    run_action(os.environ, sys.stderr)
 
 
 if __name__ == "__main__":

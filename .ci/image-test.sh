@@ -212,24 +212,29 @@ for name, spec in inputs.items():
 PY
 }
 
-# Runs the image as a GitHub container action: inputs, the runner's mounts and GITHUB_* variables.
-# Leaves the exit code in RC and the log in $RUNS/<step>.log; outputs in $RUNS/<step>/output.
-run_action() {  # STEP NAME=VALUE ...
-    local step=$1 inputs=() env_args=() entry
+# The `podman run` arguments of a GitHub container action: inputs, the runner's mounts, GITHUB_* variables.
+action_run_args() {  # STEP NAME=VALUE ... -> RUN_ARGS
+    local step=$1 inputs=() entry
     shift
     mkdir -p "$RUNS/$step/workspace" "$RUNS/$step/home" "$RUNS/$step/file_commands"
     : >"$RUNS/$step/file_commands/output"
     : >"$RUNS/$step/file_commands/summary"
+    RUN_ARGS=(--rm --network host --workdir /github/workspace
+        -v "$RUNS/$step/workspace:/github/workspace" -v "$RUNS/$step/home:/github/home"
+        -v "$RUNS/$step/file_commands:/github/file_commands"
+        -e HOME=/github/home -e CI=true -e GITHUB_ACTIONS=true -e GITHUB_WORKSPACE=/github/workspace
+        -e GITHUB_OUTPUT=/github/file_commands/output -e GITHUB_STEP_SUMMARY=/github/file_commands/summary
+        -e GITHUB_RUN_ID=1 -e GITHUB_REPOSITORY=example/web -e GITHUB_SERVER_URL=https://github.com)
     mapfile -d '' -t inputs < <(action_inputs "$@")
-    for entry in "${inputs[@]}"; do env_args+=(-e "$entry"); done
+    for entry in "${inputs[@]}"; do RUN_ARGS+=(-e "$entry"); done
+}
+
+# Runs the image as a GitHub container action; the exit code in RC, the log in $RUNS/<step>.log and the
+# outputs in $RUNS/<step>/file_commands/output.
+run_action() {  # STEP NAME=VALUE ...
+    action_run_args "$@"
     set +e
-    podman run --rm --network host --workdir /github/workspace \
-        -v "$RUNS/$step/workspace:/github/workspace" -v "$RUNS/$step/home:/github/home" \
-        -v "$RUNS/$step/file_commands:/github/file_commands" \
-        -e HOME=/github/home -e CI=true -e GITHUB_ACTIONS=true -e GITHUB_WORKSPACE=/github/workspace \
-        -e GITHUB_OUTPUT=/github/file_commands/output -e GITHUB_STEP_SUMMARY=/github/file_commands/summary \
-        -e GITHUB_RUN_ID=1 -e GITHUB_REPOSITORY=example/web -e GITHUB_SERVER_URL=https://github.com \
-        "${env_args[@]}" "$IMAGE" >"$RUNS/$step.log" 2>&1
+    podman run "${RUN_ARGS[@]}" "$IMAGE" >"$RUNS/$1.log" 2>&1
     RC=$?
     set -e
 }
@@ -337,7 +342,37 @@ run_action smokefail-action command=deploy image=registry.example/web:2.1-smokef
 expect_rc smokefail-action 1
 expect_outputs "$RUNS/smokefail-action/file_commands/output" active-color=blue switched=false result=failed
 
-say "5. Any other CI: plain CLI arguments and --output-file (no INPUT_ variables)"
+say "5. Cancelling: SIGTERM to the container (docker stop, a cancelled job) stops the release cleanly"
+CANCEL_NAME=bluegreen-image-test-cancel
+podman rm --force "$CANCEL_NAME" >/dev/null 2>&1 || true
+action_run_args cancel-action command=deploy image=registry.example/web:2.2-slow service=web \
+    "kubeconfig=$KUBECONFIG_TEXT" timeout=120
+podman run --name "$CANCEL_NAME" "${RUN_ARGS[@]}" "$IMAGE" >"$RUNS/cancel-action.log" 2>&1 &
+CANCEL_PID=$!
+# The slow image takes seconds to become ready: stop the release once it holds the lock.
+"$PY" - "$RUNS/cancel-action.log" <<'PY' || fail "cancel-action: the release never took the lock"
+import pathlib
+import sys
+import time
+
+log = pathlib.Path(sys.argv[1])
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    if "acquired" in log.read_text(errors="replace"):
+        sys.exit(0)
+    time.sleep(0.1)
+sys.exit(1)
+PY
+podman kill --signal TERM "$CANCEL_NAME" >/dev/null
+set +e
+wait "$CANCEL_PID"
+RC=$?
+set -e
+expect_rc cancel-action 1
+grep -q "interrupted" "$RUNS/cancel-action.log" || fail "cancel-action: no 'interrupted' in the log"
+expect_outputs "$RUNS/cancel-action/file_commands/output" active-color=blue switched=false result=failed
+
+say "6. Any other CI: plain CLI arguments and --output-file (no INPUT_ variables; the lock was released)"
 mkdir -p "$RUNS/cli"
 cp "$RUNS/sim.kubeconfig" "$RUNS/cli/kubeconfig"
 set +e
@@ -353,7 +388,7 @@ if grep -q '^::' "$RUNS/deploy-cli.log"; then
     fail "deploy-cli: GitHub workflow commands printed outside GitHub Actions"
 fi
 
-say "6. GitLab / Jenkins / Tekton shape: entrypoint overridden, a shell script, BLUEGREEN_* variables"
+say "7. GitLab / Jenkins / Tekton shape: entrypoint overridden, a shell script, BLUEGREEN_* variables"
 set +e
 podman run --rm --network host --entrypoint "" -v "$RUNS/cli:/ci" -e BLUEGREEN_SERVICE=web \
     -e BLUEGREEN_KUBECONFIG=/ci/kubeconfig -e BLUEGREEN_OUTPUT_FILE=/ci/status.env \

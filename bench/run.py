@@ -273,7 +273,7 @@ def summarize_releases(samples: dict[int, list[Obj]], floor: Obj) -> Obj:
                                                       "in_release", "after_last_request")}
         overhead[str(n)]["cli_timings"] = samples[n][0]["cli_timings"]
         reaction[str(n)] = {"seconds": col(n, "reaction"), "next_request": samples[n][0]["reaction_request"]}
-        rb = {k: col(n, k) for k in ("rollback_to_endpoints", "rollback_wall", "rollback_to_first_request",
+        rb: Obj = {k: col(n, k) for k in ("rollback_to_endpoints", "rollback_wall", "rollback_to_first_request",
                                      "kubectl_to_endpoints", "kubectl_wall")}
         rb["ratio_to_kubectl"] = _ratio(rb["rollback_to_endpoints"], rb["kubectl_to_endpoints"])
         rb["ratio_to_python_floor"] = _ratio(rb["rollback_to_endpoints"], floor)
@@ -305,14 +305,14 @@ def importtime_help(top: int = 8) -> list[Obj]:
     """The heaviest imports of `bluegreen --help` (cumulative, as `python -X importtime` reports them)."""
     r = run([sys.executable, "-X", "importtime", "-c",
              "import sys; sys.argv = ['bluegreen', '--help']; from bluegreen.cli import main; main()"], check=False)
-    rows = []
+    rows: list[tuple[float, str]] = []
     for line in r.stderr.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:
             continue
         _self, cumulative, name = (p.strip() for p in line.removeprefix("import time:").split("|"))
-        rows.append({"module": name, "cumulative_s": int(cumulative) / 1e6})
-    rows.sort(key=lambda x: -x["cumulative_s"])
-    return [{"module": x["module"], "cumulative_s": round(x["cumulative_s"], 4)} for x in rows[:top]]
+        rows.append((int(cumulative) / 1e6, name))
+    rows.sort(reverse=True)
+    return [{"module": name, "cumulative_s": round(seconds, 4)} for seconds, name in rows[:top]]
 
 
 def measure_clients(pythons: Sequence[str], repeat: int, kubeconfig: Path) -> list[Obj]:
@@ -327,14 +327,23 @@ def measure_clients(pythons: Sequence[str], repeat: int, kubeconfig: Path) -> li
 
 
 def image_size() -> Obj:
+    """The built image: podman's default store, else the private store of .ci/image-test.sh (read only)."""
     podman = shutil.which("podman")
     if podman is None:
         return {"size_bytes": None, "note": "not built (no podman)"}
-    p = subprocess.run([podman, "image", "inspect", "localhost/bluegreen", "--format", "{{.Size}}"],
-                       capture_output=True, text=True)
-    if p.returncode != 0 or not p.stdout.strip().isdigit():
-        return {"size_bytes": None, "note": "not built"}
-    return {"size_bytes": int(p.stdout.strip()), "note": "podman image inspect localhost/bluegreen"}
+    ci_conf = ROOT / ".ci" / "work" / "image-test" / "storage.conf"
+    candidates = [({}, "localhost/bluegreen"), ({"CONTAINERS_STORAGE_CONF": str(ci_conf)}, "localhost/bluegreen:ci")]
+    for extra, ref in candidates:
+        if extra and not ci_conf.exists():
+            continue
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            p = subprocess.run([podman, "image", "inspect", ref, "--format", "{{.Size}} {{.Created}}"],
+                               capture_output=True, text=True, timeout=30, env={**os.environ, **extra})
+            size, _, created = p.stdout.strip().partition(" ")
+            if p.returncode == 0 and size.isdigit():
+                where = " (store of .ci/image-test.sh)" if extra else ""
+                return {"size_bytes": int(size), "note": f"podman image inspect {ref}{where}, built {created[:19]}"}
+    return {"size_bytes": None, "note": "not built"}
 
 
 # ------------------------------------------------------------------------------------------------ report
@@ -362,13 +371,15 @@ def render(res: Obj) -> str:
     parts = [head, _render_overhead(res), _render_reaction(res), _render_rollback(res), _render_requests(res),
              _render_startup(res)]
     img = res["image"]
-    size = f"{img['size_bytes'] / 1e6:.1f} MB" if img["size_bytes"] else img["note"]
+    size = f"{img['size_bytes'] / 1e6:.1f} MB ({img['note']})" if img["size_bytes"] else img["note"]
     tail = [f"6. Image: {size}", "", "Goals: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in res["goals"].items())]
     return "\n".join(line for part in [*parts, tail] for line in part)
 
 
 def _row(cells: Sequence[str], widths: Sequence[int]) -> str:
-    return "   " + "".join(c.ljust(w) for c, w in zip(cells, widths, strict=False)).rstrip()
+    """Cells padded to their column's width; cells past the last width are left as they are."""
+    padded = [c.ljust(widths[i]) if i < len(widths) else c for i, c in enumerate(cells)]
+    return ("   " + "".join(padded)).rstrip()
 
 
 def _render_overhead(res: Obj) -> list[str]:
@@ -421,10 +432,10 @@ def _render_startup(res: Obj) -> list[str]:
            "   heaviest imports of --help (cumulative): "
            + _wrap(", ".join(f"{x['module']} {x['cumulative_s'] * 1000:.0f} ms" for x in su["importtime_help"]), "      ")]
     for c in res["clients"]:
-        out.append(f"   kubernetes {c['kubernetes']}: import {fmt(c['import_s'])}; Configuration + kubeconfig + "
-                   f"ApiClient {fmt(c['config_and_apiclient_s'], 'ms')}; CoreV1Api() + AppsV1Api() "
-                   f"{fmt(c['typed_apis_s'])}; ApiClient.param_serialize (bluegreen needs it): "
-                   f"{'yes' if c['bluegreen_compatible'] else 'NO'}   ({c['python']})")
+        out += [f"   kubernetes {c['kubernetes']} ({c['python']}): import {fmt(c['import_s'])}",
+                f"      Configuration + kubeconfig + ApiClient {fmt(c['config_and_apiclient_s'], 'ms')}; "
+                f"CoreV1Api() + AppsV1Api() {fmt(c['typed_apis_s'])} (bluegreen constructs neither); "
+                f"ApiClient.param_serialize, which bluegreen uses: {'yes' if c['bluegreen_compatible'] else 'MISSING'}"]
     return [*out, ""]
 
 

@@ -182,7 +182,7 @@ class ReleasePlan:
             ]
         verb = "update" if self.target_exists else "create"
         lines += [
-            f"{verb} deployment.apps/{self.target_name} ({self.live_replicas} replicas, "
+            f"{verb} deployment.apps/{self.target_name} ({replicas_of(self.target)} replicas, "
             f"container {self.container} image {self.image})",
             f"{'update' if self.preview_exists else 'create'} service/{self.preview_name} "
             f"(selector {fmt_selector(self.preview['spec']['selector'])})",
@@ -229,10 +229,7 @@ def find_live(service: Obj, deployments: list[Obj], color_label: str) -> tuple[s
         raise InputError("--service", f"{len(found)} Deployments match service {svc!r} selector "
                          f"{fmt_selector(selector)}: {names}",
                          hint="bluegreen needs exactly one live Deployment behind the Service")
-    live = found[0]
-    if color is not None and color_label not in template_labels(live):
-        raise InputError("--color-label", f"deployment {name_of(live)!r} does not carry label {color_label!r}")
-    return color, live
+    return color, found[0]
 
 
 def preview_service(service: Obj, *, name: str, selector: dict[str, str]) -> Obj:
@@ -271,6 +268,10 @@ def plan_release(service: Obj, deployments: list[Obj], *, image: str, color_labe
         live_container = choose_container(live, container, f"deployment {name_of(live)!r}")
         blue = colored_copy(live, name=blue_name, namespace=ns, color_label=color_label, color=live_color,
                             image=None, container=live_container)
+        existing_blue = by_name.get(blue_name)
+        if existing_blue is not None and (existing_blue.get("spec") or {}).get("selector") != blue["spec"]["selector"]:
+            raise InputError("--deployment", f"deployment {blue_name!r} exists with another selector, which cannot "
+                             f"change (selectors are immutable)", hint=f"delete deployment {blue_name!r} and re-run")
         adoption = Adoption(original=name_of(live), blue=blue, blue_exists=blue_name in by_name,
                             selector=selector_with(selector_of(service), color_label, live_color))
         base_selector = adoption.selector
@@ -292,9 +293,10 @@ def plan_release(service: Obj, deployments: list[Obj], *, image: str, color_labe
     chosen = choose_container(source, container, source_desc)
     target = colored_copy(source, name=target_name, namespace=ns, color_label=color_label, color=idle,
                           image=image, container=chosen)
-    if manifest is None:
+    if manifest is None or (manifest.get("spec") or {}).get("replicas") is None:
+        # A manifest without replicas (often: an HPA owns them) gets the live count, not the API's 1.
         target["spec"]["replicas"] = replicas_of(live)
-    elif not selects(target_selector, template_labels(target)):
+    if manifest is not None and not selects(target_selector, template_labels(target)):
         missing = {k: v for k, v in target_selector.items() if template_labels(target).get(k) != v}
         raise InputError("--manifest", f"pod template labels lack the Service's selector {fmt_selector(missing)}",
                          hint="without them the Service would select no pod after the switch")

@@ -27,15 +27,17 @@ _DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-
 _TAG = r"[\w][\w.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 IMAGE_RE = re.compile(
-    rf"^(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)"
-    rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$"
+    rf"(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)"
+    rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?",
+    re.ASCII,
 )
 # Kubernetes object names (RFC 1123 DNS label for Services, subdomain for Deployments; we use the
 # stricter label rule for both, since Deployment names end up in pod names).
-NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+NAME_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 LABEL_KEY_RE = re.compile(
-    r"^(?:[a-z0-9]([-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+    r"(?:[a-z0-9]([-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?",
+    re.ASCII,
 )
 
 
@@ -43,7 +45,7 @@ def validate_image(image: str | None) -> str:
     if not image or not image.strip():
         raise InputError("--image", "is required and was empty", hint="pass the image to deploy, e.g. registry.example.com/web:1.4.2")
     image = image.strip()
-    if not IMAGE_RE.match(image):
+    if not IMAGE_RE.fullmatch(image):
         raise InputError("--image", f"{image!r} is not a valid image reference",
                          hint="expected [registry/]repository[:tag][@sha256:digest], lower-case repository")
     return image
@@ -54,7 +56,7 @@ def validate_name(flag: str, value: str | None, *, required: bool = True) -> str
         if required:
             raise InputError(flag, "is required")
         return None
-    if len(value) > 63 or not NAME_RE.match(value):
+    if len(value) > 63 or not NAME_RE.fullmatch(value):
         raise InputError(flag, f"{value!r} is not a valid Kubernetes name",
                          hint="use lower-case letters, digits and '-', at most 63 characters")
     return value
@@ -63,7 +65,7 @@ def validate_name(flag: str, value: str | None, *, required: bool = True) -> str
 def validate_timeout(flag: str, seconds: float | None, default: float) -> float:
     if seconds is None:
         return default
-    if seconds <= 0 or seconds > MAX_TIMEOUT:
+    if not 0 < seconds <= MAX_TIMEOUT:  # also catches NaN
         raise InputError(flag, f"{seconds:g} seconds is out of range", hint=f"use 1 to {MAX_TIMEOUT} seconds")
     return float(seconds)
 
@@ -131,7 +133,7 @@ class DeploySettings:
         if self.preview_service == self.common.service:
             raise InputError("--preview-service", "must differ from --service",
                              hint="the preview Service is internal and selects only the new colour")
-        if not self.color_label or not LABEL_KEY_RE.match(self.color_label):
+        if not self.color_label or not LABEL_KEY_RE.fullmatch(self.color_label):
             raise InputError("--color-label", f"{self.color_label!r} is not a valid label key")
         if self.container is not None and not self.container:
             raise InputError("--container", "is empty")
@@ -146,6 +148,8 @@ class DeploySettings:
         object.__setattr__(self, "timeout", validate_timeout("--timeout", self.timeout, DEFAULT_TIMEOUT))
         object.__setattr__(self, "lock_duration",
                            validate_timeout("--lock-duration", self.lock_duration, DEFAULT_LOCK_SECONDS))
+        if not self.preview_service:
+            validate_name("--preview-service", self.preview_name)  # <service>-preview may pass 63 characters
         if self.lock_duration < 10:
             raise InputError("--lock-duration", f"{self.lock_duration:g} seconds is too short",
                              hint="use at least 10 seconds; the lock is renewed while the release runs")

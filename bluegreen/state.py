@@ -54,8 +54,12 @@ class HistoryEntry:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> HistoryEntry:
-        return cls(time=str(d.get("time", "")), action=str(d.get("action", "")), color=str(d.get("color", "")),
-                   image=d.get("image"), run_url=d.get("run_url"))
+        def text(key: str) -> str | None:
+            v = d.get(key)
+            return v if isinstance(v, str) else None
+
+        return cls(time=text("time") or "", action=text("action") or "", color=text("color") or "",
+                   image=text("image"), run_url=text("run_url"))
 
 
 @dataclass(frozen=True)
@@ -82,12 +86,14 @@ def read_state(service: dict[str, Any]) -> ReleaseState:
         raw = json.loads(ann.get(ANN_HISTORY, "[]"))
         if isinstance(raw, list):
             history = [HistoryEntry.from_dict(h) for h in raw if isinstance(h, dict)]
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     replicas: int | None
     try:
         replicas = int(ann[ANN_PREVIOUS_REPLICAS]) if ann.get(ANN_PREVIOUS_REPLICAS) else None
     except ValueError:
+        replicas = None
+    if replicas is not None and replicas < 0:
         replicas = None
 
     def color(key: str) -> str | None:

@@ -214,7 +214,9 @@ def test_kubeconfig_is_removed_when_the_job_is_cancelled(
 
     fake_cli.behaviour = cancelled
     set_inputs(command="deploy", kubeconfig=KUBECONFIG_YAML)
-    assert run(entrypoint) == 128 + signal.SIGTERM
+    # Like Ctrl-C, which the real CLI turns into "interrupted" and exit code 1.
+    with pytest.raises(KeyboardInterrupt):
+        entrypoint.main([])
     assert not Path(fake_cli.calls[0].env["BLUEGREEN_KUBECONFIG"]).exists()
 
 
@@ -232,7 +234,7 @@ def test_unreadable_kubeconfig_is_bad_input_and_not_echoed(
     set_inputs(command="deploy", kubeconfig="s3cr3t-not-yaml: [unclosed")
     assert run(entrypoint) == 2
     assert fake_cli.calls == []
-    lines = capsys.readouterr().out.splitlines()
+    lines = capsys.readouterr().err.splitlines()
     assert lines[0] == "::add-mask::s3cr3t-not-yaml: [unclosed"
     assert lines[1].startswith("::error")
     assert "kubeconfig" in lines[1]
@@ -247,11 +249,11 @@ def test_masks_come_first_and_cover_every_credential(
     entrypoint: types.ModuleType, fake_cli: FakeCli, capsys: pytest.CaptureFixture[str], encode: bool
 ) -> None:
     given = base64.encodebytes(KUBECONFIG_YAML.encode()).decode() if encode else KUBECONFIG_YAML
-    fake_cli.behaviour = lambda: print("bluegreen starts")
+    fake_cli.behaviour = lambda: print("bluegreen starts", file=sys.stderr)  # where the CLI logs
     set_inputs(command="deploy", image="web:2", kubeconfig=given)
     run(entrypoint)
 
-    lines = capsys.readouterr().out.splitlines()
+    lines = capsys.readouterr().err.splitlines()
     first_other = next(i for i, line in enumerate(lines) if not line.startswith("::add-mask::"))
     masks = {line.removeprefix("::add-mask::") for line in lines[:first_other]}
     assert lines[first_other:] == ["bluegreen starts"]
@@ -308,8 +310,14 @@ def test_without_inputs_argv_passes_straight_to_the_cli(
     (call,) = fake_cli.calls
     assert call.argv == argv
     assert not any(k.startswith("BLUEGREEN_") for k in call.env)
-    assert capsys.readouterr().out == ""
-    assert signal.getsignal(signal.SIGTERM) is not entrypoint._exit_on_signal
+    assert capsys.readouterr() == ("", "")
+
+
+def test_without_inputs_sigterm_still_stops_the_cli(entrypoint: types.ModuleType, fake_cli: FakeCli) -> None:
+    # As a container's PID 1, Python would otherwise ignore `docker stop`.
+    fake_cli.behaviour = lambda: signal.raise_signal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        entrypoint.main(["deploy"])
 
 
 def test_without_inputs_bluegreen_variables_are_left_alone(
@@ -318,3 +326,38 @@ def test_without_inputs_bluegreen_variables_are_left_alone(
     os.environ["BLUEGREEN_IMAGE"] = "registry.example/web:2.0"
     run(entrypoint, ["deploy"])
     assert fake_cli.calls[0].env["BLUEGREEN_IMAGE"] == "registry.example/web:2.0"
+
+
+# --- with the real CLI, in process, against the simulated cluster ------------------------------------
+
+
+def test_action_inputs_drive_the_real_cli(
+    entrypoint: types.ModuleType,
+    sim: Any,
+    kubeconfig: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The names the entrypoint sets are the ones the CLI reads: a whole release from INPUT_* alone."""
+    sim.seed_app(name="web", image="registry.example/web:1.0", replicas=2, color="blue")
+    github_output = tmp_path / "github_output"
+    github_output.touch()
+    os.environ.update(GITHUB_ACTIONS="true", GITHUB_OUTPUT=str(github_output))
+    set_inputs(
+        command="deploy",
+        image="registry.example/web:2.0",
+        service="web",
+        kubeconfig=base64.b64encode(kubeconfig.read_bytes()).decode(),
+        smoke_path="/healthz\n/",
+        timeout="60",
+        after_switch="scale-to-zero",
+    )
+    assert run(entrypoint) == 0, capsys.readouterr().err
+    outputs = dict(line.split("=", 1) for line in github_output.read_text().splitlines())
+    assert outputs["active-color"] == "green"
+    assert outputs["image"] == "registry.example/web:2.0"
+    assert outputs["switched"] == "true"
+    assert sim.get("services", "default", "web")["spec"]["selector"]["version"] == "green"
+    # after-switch=scale-to-zero reached the CLI as BLUEGREEN_AFTER_SWITCH
+    assert sim.get("deployments", "default", "web-blue")["spec"]["replicas"] == 0
+    assert "GET /healthz" in capsys.readouterr().err

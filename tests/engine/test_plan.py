@@ -526,15 +526,24 @@ def test_manifest_container_flag_is_checked_against_the_manifest() -> None:
     assert "--manifest has no container 'side'" in input_error(e, "--container")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: with --manifest, plan_release records live_image as the live Deployment's FIRST container's "
-    "image (image_of(live, None)) instead of the chosen container's: with a sidecar listed first, "
-    "previous-image/rollback/'already live' use the sidecar's image"))
 def test_manifest_with_sidecar_first_records_the_live_image_of_the_chosen_container() -> None:
     live = colored("blue", containers=two_containers(IMAGE_1))
     m = manifest(containers=two_containers("registry.example/web:from-manifest"))
     plan = release(live_on("blue"), [live], manifest=m, container="app")
     assert plan.container == "app"
+    assert plan.live_image == IMAGE_1
+
+
+def test_describe_with_manifest_tells_the_replicas_that_will_be_created() -> None:
+    plan = release(live_on("blue"), [colored("blue", replicas=2)], manifest=manifest(replicas=5))
+    assert plan.target["spec"]["replicas"] == 5
+    assert plan.describe()[0].startswith("create deployment.apps/web-green (5 replicas,")
+
+
+def test_manifest_renaming_the_container_records_the_live_deployments_only_image() -> None:
+    m = manifest(containers=[container("server", "registry.example/web:from-manifest")])
+    plan = release(live_on("blue"), [colored("blue", image=IMAGE_1)], manifest=m)
+    assert plan.container == "server"
     assert plan.live_image == IMAGE_1
 
 
@@ -662,6 +671,13 @@ def test_interrupted_adoption_finds_the_blue_copy_already_there() -> None:
     assert plan.target_name == "web-green"
 
 
+def test_interrupted_adoption_with_a_blue_deployment_of_another_selector_is_refused() -> None:
+    odd_blue = deployment("web-blue", labels={"app": "other", "version": "blue"})
+    with pytest.raises(InputError) as e:
+        release(service({"app": "web"}), [deployment("web"), odd_blue])
+    assert "immutable" in input_error(e, "--deployment")
+
+
 def test_adoption_with_deployment_flag() -> None:
     plan = release(service({"app": "web"}), [deployment("legacy")], deployment="shop")
     assert plan.adoption is not None
@@ -777,6 +793,14 @@ def test_switch_patch_without_annotations_and_nothing_to_record() -> None:
     assert [o["op"] for o in ops] == ["test", "test", "add"]
 
 
+def test_switch_patch_removing_every_annotation_removes_the_map() -> None:
+    svc = live_on("blue", annotations={"old": "x", "a/b": "y"})
+    ops = pl.switch_patch(svc, color_label="version", to_color="green",
+                          annotations={"old": None, "a/b": None, "never-there": None})
+    assert ops[-1] == {"op": "remove", "path": "/metadata/annotations"}
+    assert len(ops) == 4
+
+
 def test_switch_patch_of_an_uncoloured_service_has_no_selector_test() -> None:
     ops = pl.switch_patch(service({"app": "web"}), color_label="version", to_color="blue", annotations={})
     assert ops == [
@@ -827,6 +851,15 @@ def test_switch_patch_applied_with_escaped_keys() -> None:
     out = json_patch(svc, ops)
     assert out["spec"]["selector"] == {"app": "web", "example.com/colour~x": "green"}
     assert out["metadata"]["annotations"] == {"a/b": "keep", "x/y~z": "v"}
+
+
+@needs_sim_patch
+def test_switch_patch_applied_removing_every_annotation_leaves_no_empty_map() -> None:
+    svc = live_on("blue", annotations={"old": "x", "a/b": "y"})
+    out = json_patch(svc, pl.switch_patch(svc, color_label="version", to_color="green",
+                                          annotations={"old": None, "a/b": None}))
+    assert "annotations" not in out["metadata"]
+    assert out["spec"]["selector"]["version"] == "green"
 
 
 @needs_sim_patch

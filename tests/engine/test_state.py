@@ -17,7 +17,8 @@ def svc(annotations: dict[str, str] | None) -> dict[str, Any]:
     return {"metadata": meta, "spec": {"selector": {"app": "web", "version": "blue"}}}
 
 
-def entry(color: str, image: str | None, action: str = "deploy", time: str = "t", run_url: str | None = None):
+def entry(color: str, image: str | None, action: str = "deploy", time: str = "t",
+          run_url: str | None = None) -> st.HistoryEntry:
     return st.HistoryEntry(time=time, action=action, color=color, image=image, run_url=run_url)
 
 
@@ -40,7 +41,8 @@ def test_other_color() -> None:
 
 
 def test_no_annotations_means_nothing_known() -> None:
-    for service in (svc(None), svc({}), {"metadata": {}}, {}):
+    services: list[dict[str, Any]] = [svc(None), svc({}), {"metadata": {}}, {}]
+    for service in services:
         state = st.read_state(service)
         assert state == st.ReleaseState()
         assert state.known is False
@@ -71,11 +73,13 @@ def test_to_annotations_values_are_strings() -> None:
     ann = st.to_annotations(full_state())
     assert all(isinstance(v, str) for v in ann.values())
     assert ann[st.ANN_PREVIOUS_REPLICAS] == "0"
-    assert json.loads(ann[st.ANN_HISTORY]) == [
+    history = ann[st.ANN_HISTORY]
+    assert history is not None
+    assert json.loads(history) == [
         {"time": "t", "action": "deploy", "color": "green", "image": "r/web:2", "run_url": "https://ci/run/2"},
         {"time": "t", "action": "adopt", "color": "blue", "image": "r/web:1"},
     ]
-    assert " " not in ann[st.ANN_HISTORY], "compact JSON: annotations are size-limited"
+    assert " " not in history, "compact JSON: annotations are size-limited"
 
 
 def test_annotation_keys_use_the_prefix() -> None:

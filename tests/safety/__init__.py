@@ -104,3 +104,14 @@ def nth_match(log: list[RequestRecord], method: str, path: str,
             hits += 1
         seen += 1
     raise AssertionError(f"no request {method} {path} (#{nth}) in the reference run")
+
+
+def expire_lease(sim: SimCluster, service: str = WEB, seconds_ago: int = 3600) -> None:
+    """Age the Lease past its duration, as if its holder died long ago (tests must not wait for it)."""
+    from datetime import UTC, datetime, timedelta
+
+    lease = sim.get("leases", NS, f"bluegreen-{service}")
+    old = (datetime.now(UTC) - timedelta(seconds=seconds_ago)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    lease["spec"]["renewTime"] = old
+    lease["spec"]["acquireTime"] = old
+    sim.apply(lease)
