@@ -22,6 +22,8 @@ from typing import Any, TextIO
 
 import yaml
 
+from bluegreen.errors import ExitCode
+
 INPUT_PREFIX = "INPUT_"
 ENV_PREFIX = "BLUEGREEN_"
 DEFAULT_COMMAND = "deploy"
@@ -32,7 +34,6 @@ KUBECONFIG_INPUT = "KUBECONFIG"
 SECRET_KEYS = frozenset(
     {"token", "client-key-data", "password", "access-token", "refresh-token", "id-token", "client-secret"}
 )
-EXIT_BAD_INPUT = 2
 
 
 class KubeconfigInputError(ValueError):
@@ -161,9 +162,9 @@ def run_action(env: MutableMapping[str, str], out: TextIO) -> None:
     try:
         kubeconfig = decode_kubeconfig(raw_kubeconfig)
     except KubeconfigInputError as err:
-        out.write(f"::error title=bluegreen: bad input::{err}\n")
+        out.write(f"::error title=bluegreen::{_escape_command_data(str(err))}\n")
         out.flush()
-        raise SystemExit(EXIT_BAD_INPUT) from None
+        raise SystemExit(ExitCode.USAGE) from None
     path = write_private_file(kubeconfig)
     try:
         env[env_name(KUBECONFIG_INPUT)] = str(path)

@@ -1,4 +1,4 @@
-from bluegreen.cli import main
+from bluegreen.cli import run
 
 if __name__ == "__main__":
-    main()
+    run()

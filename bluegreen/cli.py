@@ -7,6 +7,7 @@ client is imported only by commands that talk to a cluster, which keeps `--help`
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import signal
@@ -257,3 +258,21 @@ def _terminated(signum: int, frame: Any) -> None:
 def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _terminated)
     cli.main(args=argv, prog_name="bluegreen")
+
+
+def run() -> None:
+    """The console script: main(), then exit without the interpreter's slow teardown of the loaded
+    Kubernetes client (~0.1 s). Exit handlers still run first: the client removes its temporary
+    credential files in one of them."""
+    try:
+        main()
+        code = 0
+    except SystemExit as e:
+        if isinstance(e.code, str):
+            print(e.code, file=sys.stderr)
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -74,6 +75,7 @@ class Release:
     def read_service(self, name: str, flag: str = "--service") -> Obj:
         svc = self.kube.get(CORE, "services", name)
         if svc is None:
+            self.kube.check_namespace()  # only now: tell a missing namespace from a missing Service
             raise InputError(flag, f"service {name!r} not found in namespace {self.kube.namespace!r}",
                              hint="check the name and --namespace")
         return svc
@@ -84,13 +86,16 @@ class Release:
     # ------------------------------------------------------------------------------------------- waits
 
     @contextmanager
-    def informers(self, *specs: tuple[str, str, str | None, str | None]) -> Iterator[tuple[queue.Queue[Any], list[Informer]]]:
+    def informers(self, *specs: tuple[str, str, str | None, str | None, Obj | None]
+                  ) -> Iterator[tuple[queue.Queue[Any], list[Informer]]]:
+        """Start one informer per (base, resource, labels, fields, known object): a known object (one we
+        just wrote) seeds the informer, which then watches from its resourceVersion without a list."""
         q: queue.Queue[Any] = queue.Queue()
         started: list[Informer] = []
         try:
-            for base, resource, labels, fields in specs:
+            for base, resource, labels, fields, known in specs:
                 started.append(self.kube.informer(base, resource, label_selector=labels,
-                                                  field_selector=fields).start(q))
+                                                  field_selector=fields).start(q, known=known))
             yield q, started
         finally:
             for inf in started:
@@ -129,8 +134,8 @@ class Release:
         image = pl.image_of(deployment, container)
         labels = pl.fmt_selector(deployment["spec"]["selector"].get("matchLabels") or {})
         deadline = time.monotonic() + timeout
-        with self.informers((APPS, "deployments", None, f"metadata.name={name}"),
-                            (CORE, "pods", labels, None)) as (q, (deps, pods)):
+        with self.informers((APPS, "deployments", None, f"metadata.name={name}", deployment),
+                            (CORE, "pods", labels, None, None)) as (q, (deps, pods)):
             while True:
                 current = deps.objects.get(name)
                 if current is None:
@@ -177,7 +182,7 @@ class Release:
         """Wait until the Service's EndpointSlices list exactly the expected pods as ready."""
         deadline = time.monotonic() + timeout
         label = f"kubernetes.io/service-name={service}"
-        with self.informers((DISCOVERY, "endpointslices", label, None)) as (q, (slices,)):
+        with self.informers((DISCOVERY, "endpointslices", label, None, None)) as (q, (slices,)):
             while True:
                 have = rd.ready_endpoint_pods(list(slices.objects.values()))
                 msg = f"service/{service}: {len(have & expected)} of {len(expected)} expected endpoints ready"
@@ -275,8 +280,8 @@ def deploy(s: DeploySettings, kube: Kube, log: StepLog, outcome: Outcome) -> Out
     checks = load_checks(s)
 
     with log.step("plan"):
-        kube.check_namespace()
-        plan, service = _plan(r, s, manifest)
+        plan, seen = _plan(r, s, manifest)
+    service = seen.service
     _describe_live(outcome, plan)
     log.info(f"service/{svc_name} serves {plan.color_label}={plan.live_color} "
              f"(deployment.apps/{plan.live_deployment}, image {plan.live_image})")
@@ -296,30 +301,40 @@ def deploy(s: DeploySettings, kube: Kube, log: StepLog, outcome: Outcome) -> Out
             log.warning(f"--force-unlock: took lease/{lock.name} from {overridden}")
         log.info(f"lease/{lock.name} acquired by {lock.identity}")
     try:
-        # Plan again now that we hold the lock: a release that finished meanwhile changes which colour is idle.
-        plan, service = _plan(r, s, manifest)
+        # A release that switched between our read and the lock changes which colour is idle: plan again.
+        now = r.read_service(svc_name)
+        if now["metadata"].get("resourceVersion") != service["metadata"].get("resourceVersion"):
+            plan, seen = _plan(r, s, manifest)
         if plan.adoption:
             with log.group("adopt the existing Deployment as blue"), log.step("adopt"):
-                _adopt(r, s, plan, service)
-            plan, service = _plan(r, s, manifest)
+                _adopt(r, s, plan, seen)
+            plan, seen = _plan(r, s, manifest)
         _describe_live(outcome, plan)
-        if _already_live(plan, service):
+        if _already_live(plan, seen.service):
             return _unchanged(r, s, plan, outcome)
-        _release(r, s, plan, service, checks, lock)
+        _release(r, s, plan, seen, checks, lock)
     finally:
         lock.release()
     return outcome
 
 
-def _plan(r: Release, s: DeploySettings, manifest: Obj | None) -> tuple[pl.ReleasePlan, Obj]:
+@dataclass(frozen=True)
+class Seen:
+    """What the cluster showed when we planned; writes carry these objects' resourceVersions."""
+
+    service: Obj
+    deployments: dict[str, Obj]
+    preview: Obj | None
+
+
+def _plan(r: Release, s: DeploySettings, manifest: Obj | None) -> tuple[pl.ReleasePlan, Seen]:
     service = r.read_service(s.common.service)
     deployments = r.deployments()
     preview = r.kube.get(CORE, "services", s.preview_name)
-    color_label = s.color_label
-    plan = pl.plan_release(service, deployments, image=s.image, color_label=color_label,
+    plan = pl.plan_release(service, deployments, image=s.image, color_label=s.color_label,
                            deployment=s.deployment, container=s.container, manifest=manifest,
                            preview_name=s.preview_name, existing_preview=preview)
-    return plan, service
+    return plan, Seen(service, {pl.name_of(d): d for d in deployments}, preview)
 
 
 def _describe_live(o: Outcome, plan: pl.ReleasePlan) -> None:
@@ -344,10 +359,10 @@ def _unchanged(r: Release, s: DeploySettings, plan: pl.ReleasePlan, o: Outcome) 
     return o
 
 
-def _adopt(r: Release, s: DeploySettings, plan: pl.ReleasePlan, service: Obj) -> None:
+def _adopt(r: Release, s: DeploySettings, plan: pl.ReleasePlan, seen: Seen) -> None:
     assert plan.adoption is not None
-    a = plan.adoption
-    blue = _apply_deployment(r, a.blue)
+    a, service = plan.adoption, seen.service
+    blue = _apply_deployment(r, a.blue, seen.deployments.get(pl.name_of(a.blue)))
     ready = r.wait_rollout(blue, container=plan.container, timeout=s.timeout)
     state = st.read_state(service)
     new_state = st.after_switch(state, to_color=plan.live_color, to_image=plan.live_image, from_color=None,
@@ -360,37 +375,39 @@ def _adopt(r: Release, s: DeploySettings, plan: pl.ReleasePlan, service: Obj) ->
                  f"delete it once you are confident: kubectl delete deployment {a.original} -n {plan.namespace}")
 
 
-def _apply_deployment(r: Release, desired: Obj) -> Obj:
-    """Create, or update in place (an earlier release's Deployment, maybe scaled to zero)."""
+def _apply_deployment(r: Release, desired: Obj, existing: Obj | None) -> Obj:
+    """Create, or update in place (an earlier release's Deployment, maybe scaled to zero). ``existing``
+    is what we saw when planning; if it changed since (409), we read it again once."""
     name = pl.name_of(desired)
-    existing = r.kube.get(APPS, "deployments", name)
-    if existing is None:
+    for attempt in (1, 2):
+        if existing is None:
+            try:
+                created = r.kube.create(APPS, "deployments", desired)
+                r.log.info(f"deployment.apps/{name} created")
+                return created
+            except ApiFailure as e:
+                if e.code != 409 or attempt == 2:
+                    raise _write_failed(e, f"deployment.apps/{name}") from None
+                existing = r.kube.get(APPS, "deployments", name)  # created meanwhile (or our lost reply)
+                continue
+        body = dict(desired)
+        body["metadata"] = {**desired["metadata"], "resourceVersion": existing["metadata"]["resourceVersion"]}
         try:
-            created = r.kube.create(APPS, "deployments", desired)
-            r.log.info(f"deployment.apps/{name} created")
-            return created
+            updated = r.kube.replace(APPS, "deployments", body)
+            r.log.info(f"deployment.apps/{name} configured")
+            return updated
         except ApiFailure as e:
-            if e.code != 409:
+            if e.code not in (404, 409) or attempt == 2:
                 raise _write_failed(e, f"deployment.apps/{name}") from None
-            existing = r.kube.get(APPS, "deployments", name)  # our retried create had landed
-            if existing is None:
-                raise
-    body = dict(desired)
-    body["metadata"] = {**desired["metadata"], "resourceVersion": existing["metadata"]["resourceVersion"]}
-    try:
-        updated = r.kube.replace(APPS, "deployments", body)
-    except ApiFailure as e:
-        raise _write_failed(e, f"deployment.apps/{name}") from None
-    r.log.info(f"deployment.apps/{name} configured")
-    return updated
+            existing = r.kube.get(APPS, "deployments", name)
+    raise AssertionError("unreachable")
 
 
 def _write_failed(e: ApiFailure, what: str) -> ReleaseFailed:
     return ReleaseFailed(f"the API server refused to write {what}: {e.message} ({e.code} {e.reason})")
 
 
-def _apply_preview(r: Release, plan: pl.ReleasePlan) -> Obj:
-    existing = r.kube.get(CORE, "services", plan.preview_name)
+def _apply_preview(r: Release, plan: pl.ReleasePlan, existing: Obj | None) -> Obj:
     if existing is None:
         created = r.kube.create(CORE, "services", plan.preview)
         r.log.info(f"service/{plan.preview_name} created (selector {pl.fmt_selector(plan.preview['spec']['selector'])})")
@@ -437,15 +454,15 @@ def _discard(r: Release, s: DeploySettings, plan: pl.ReleasePlan) -> None:
                    f"it receives no live traffic")
 
 
-def _release(r: Release, s: DeploySettings, plan: pl.ReleasePlan, service: Obj, checks: list[SmokeCheck],
+def _release(r: Release, s: DeploySettings, plan: pl.ReleasePlan, seen: Seen, checks: list[SmokeCheck],
              lock: ReleaseLock) -> None:
-    log, o = r.log, r.outcome
+    log, o, service = r.log, r.outcome, seen.service
     try:
         with log.group(f"deploy {plan.idle_color}: deployment.apps/{plan.target_name}"), log.step("deploy"):
-            target = _apply_deployment(r, plan.target)
+            target = _apply_deployment(r, plan.target, seen.deployments.get(plan.target_name))
             ready = r.wait_rollout(target, container=plan.container, timeout=s.timeout)
         with log.group(f"preview: service/{plan.preview_name}"), log.step("preview"):
-            preview = _apply_preview(r, plan)
+            preview = _apply_preview(r, plan, seen.preview)
             r.wait_endpoints(plan.preview_name, ready, min(s.timeout, ENDPOINTS_TIMEOUT))
         with log.group("smoke tests through the preview Service"), log.step("smoke"):
             if not checks and not s.smoke_command:

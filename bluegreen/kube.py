@@ -115,11 +115,15 @@ class Kube:
         self.configuration = client.Configuration()
         in_cluster = False
         try:
-            if not connection.kubeconfig and not os.environ.get("KUBECONFIG") \
-                    and not os.path.exists(os.path.expanduser("~/.kube/config")) \
-                    and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            no_file = not connection.kubeconfig and not os.environ.get("KUBECONFIG") \
+                and not os.path.exists(os.path.expanduser("~/.kube/config"))
+            if no_file and os.environ.get("KUBERNETES_SERVICE_HOST"):
                 config.load_incluster_config(client_configuration=self.configuration)
                 in_cluster = True
+            elif no_file:
+                raise InputError("--kubeconfig", "no cluster configuration found ($KUBECONFIG is unset, there is "
+                                 "no ~/.kube/config, and this is not a pod with a service account)",
+                                 hint="pass --kubeconfig (the Action's `kubeconfig` input) or set KUBECONFIG")
             else:
                 config.load_kube_config(config_file=connection.kubeconfig, context=connection.context,
                                         client_configuration=self.configuration, persist_config=False)
@@ -363,8 +367,12 @@ class Informer:
         self.error: BaseException | None = None
         self._response: Any = None
 
-    def start(self, events: queue.Queue[Any]) -> Informer:
-        rv = self._list()
+    def start(self, events: queue.Queue[Any], known: Obj | None = None) -> Informer:
+        if known is not None:  # we just wrote it: watch on from its version, no list needed
+            self.objects = {known["metadata"]["name"]: known}
+            rv = str(known["metadata"]["resourceVersion"])
+        else:
+            rv = self._list()
         events.put(("synced", self.path))
         self._thread = threading.Thread(target=self._run, args=(rv, events), daemon=True,
                                         name=f"watch {self.path}")

@@ -201,7 +201,7 @@ KNOWN = {
 
 def removals() -> list[Any]:
     out = []
-    for group, resource, verb in sorted(permissions(role_rules())):
+    for _group, resource, verb in sorted(permissions(role_rules())):
         marks = [KNOWN[(resource, verb)]] if (resource, verb) in KNOWN else []
         out.append(pytest.param(resource, verb, marks=marks, id=f"{resource}-{verb}"))
     return out
