@@ -18,7 +18,9 @@ COPY pyproject.toml README.md /src/
 COPY bluegreen /src/bluegreen
 RUN /opt/bluegreen/bin/python -m pip install --no-cache-dir --no-deps /src \
  && /opt/bluegreen/bin/python -m pip uninstall --yes pip setuptools \
- && find /opt/bluegreen -name __pycache__ -type d -prune -exec rm -rf {} +
+ && find /opt/bluegreen -name __pycache__ -type d -prune -exec rm -rf {} + \
+ && /opt/bluegreen/bin/python -m compileall -q -j 0 --invalidation-mode unchecked-hash \
+      -x '/kubernetes/(aio|client/models|client/api)/' /opt/bluegreen/lib
 
 FROM ${BASE_IMAGE}
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -81,7 +81,7 @@ class Release:
         return svc
 
     def deployments(self) -> list[Obj]:
-        return list(self.kube.list(APPS, "deployments").get("items") or [])
+        return list(self.kube.list_objects(APPS, "deployments").get("items") or [])
 
     # ------------------------------------------------------------------------------------------- waits
 
@@ -199,7 +199,7 @@ class Release:
                     raise ReleaseFailed(f"timed out after {timeout:g}s waiting for endpoints: {msg}")
 
     def ready_pods(self, selector: dict[str, str]) -> set[str]:
-        items = self.kube.list(CORE, "pods", label_selector=pl.fmt_selector(selector)).get("items") or []
+        items = self.kube.list_objects(CORE, "pods", label_selector=pl.fmt_selector(selector)).get("items") or []
         return {pl.name_of(p) for p in items if rd.is_ready(p)}
 
     # ------------------------------------------------------------------------------------------ switch
@@ -619,7 +619,7 @@ def status(common: Common, kube: Kube, log: StepLog, outcome: Outcome,
     deployments = r.deployments()
     state = st.read_state(service)
     lease = kube.get("/apis/coordination.k8s.io/v1", "leases", lease_name(common.service))
-    previews = [p for p in kube.list(CORE, "services", label_selector=f"{st.ROLE_KEY}={st.ROLE_PREVIEW}").get("items") or []
+    previews = [p for p in kube.list_objects(CORE, "services", label_selector=f"{st.ROLE_KEY}={st.ROLE_PREVIEW}").get("items") or []
                 if (p["metadata"].get("annotations") or {}).get(st.PREFIX + "preview-of") == common.service]
     report = describe_status(service, deployments, state, previews, lease, clock())
     outcome.service, outcome.result = common.service, "unchanged"

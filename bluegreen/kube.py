@@ -244,7 +244,7 @@ class Kube:
                 return None
             raise
 
-    def list(self, base: str, resource: str, *, label_selector: str | None = None,
+    def list_objects(self, base: str, resource: str, *, label_selector: str | None = None,
              field_selector: str | None = None) -> Obj:
         return self.request("GET", self.path(base, resource),
                             query={"labelSelector": label_selector, "fieldSelector": field_selector})

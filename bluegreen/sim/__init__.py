@@ -122,7 +122,7 @@ class SimCluster:
         """An app as a user would have it before adopting bluegreen: Deployment ``<name>-<color>`` and a
         Service ``<name>`` selecting it (``color=None``: Deployment ``<name>`` selected by app only); ready."""
         selector = {"app": name} if color is None else {"app": name, color_label: color}
-        deployment = {
+        deployment: Obj = {
             "apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": name if color is None else f"{name}-{color}", "namespace": namespace,
                          "labels": dict(selector)},

@@ -85,11 +85,10 @@ def kill_at(sim: SimCluster, step: Step, proc: list[subprocess.Popen[str]]) -> l
             return
         seen.append(rec)
         if len(seen) == step.nth + 1:
-            os.kill(proc[0].pid, signal.SIGKILL)
-            proc[0].wait(timeout=30)
             killed.append(rec)
             # faults fire after hooks: this very request now fails, as the process died before it landed
             sim.faults.add(method=rec.method, path=re.escape(rec.path) + "$", drop=True, count=1)
+            os.kill(proc[0].pid, signal.SIGKILL)
 
     sim.on_request(hook)
     return killed
@@ -112,13 +111,15 @@ def test_kill_9_at_each_step_then_rerun(sim: SimCluster, kubeconfig: Path, step:
     switched = sim.get("services", NS, WEB)["spec"]["selector"]["version"] == "green"
     assert switched == STEPS[step].switched
 
-    # The dead run's lock blocks a new run until it expires (no one waits here: age it).
-    if lease_holder(sim):
+    # The dead run's lock blocks a new release until it expires (no one waits here: age it). After the
+    # switch there is nothing left to release: the re-run says so without taking the lock.
+    if lease_holder(sim) and not switched:
         blocked = run_cli(kubeconfig, "deploy", "--service", WEB, "--image", V2)
         assert blocked.exit_code == 4, blocked.log
         assert "expires" in blocked.log
         status = run_cli(kubeconfig, "status", "--service", WEB)
         assert status.exit_code == 0 and "a release is in progress" in status.stdout
+    if lease_holder(sim):
         expire_lease(sim)
 
     again = run_cli(kubeconfig, "deploy", "--service", WEB, "--image", V2, "--smoke-path", "/healthz",
@@ -128,8 +129,8 @@ def test_kill_9_at_each_step_then_rerun(sim: SimCluster, kubeconfig: Path, step:
     svc = sim.get("services", NS, WEB)
     assert svc["spec"]["selector"]["version"] == "green"
     assert svc["metadata"]["annotations"]["bluegreen.dev/active-image"] == V2
-    assert not lease_holder(sim)
 
+    # status shows no live holder (an expired one is history, not a lock)
     status = run_cli(kubeconfig, "status", "--service", WEB)
     assert status.exit_code == 0, status.log
     assert "live colour green" in status.stdout and "lock:" not in status.stdout
@@ -141,3 +142,22 @@ def test_kill_9_at_each_step_then_rerun(sim: SimCluster, kubeconfig: Path, step:
     assert svc["metadata"]["annotations"]["bluegreen.dev/active-image"] == V1
     sim.wait_idle()
     assert violations == []
+
+
+@pytest.mark.xfail(reason="BUG: after a crash between the switch and the tidy step, a re-run sees the image live "
+                          "and returns 'unchanged' (deploy._already_live) without verifying or tidying: the old "
+                          "colour is never scaled to zero as --after-switch asked", strict=True)
+def test_rerun_after_a_crash_past_the_switch_finishes_the_release(sim: SimCluster, kubeconfig: Path) -> None:
+    sim.seed_app()
+    proc: list[subprocess.Popen[str]] = []
+    killed = kill_at(sim, STEPS["verify-endpoints"], proc)
+    proc.append(subprocess.Popen(
+        [sys.executable, "-m", "bluegreen", "deploy", "--service", WEB, "--image", V2,
+         "--after-switch", "scale-to-zero", "--lock-duration", "10", "--kubeconfig", str(kubeconfig)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env()))
+    proc[0].communicate(timeout=60)
+    assert killed
+    expire_lease(sim)
+    again = run_cli(kubeconfig, "deploy", "--service", WEB, "--image", V2, "--after-switch", "scale-to-zero")
+    assert again.exit_code == 0, again.log
+    assert sim.get("deployments", NS, "web-blue")["spec"]["replicas"] == 0, again.log
