@@ -28,11 +28,22 @@ from bluegreen.errors import (
     ConcurrentChange,
     GreenNotReady,
     InputError,
+    PermissionDenied,
     ReleaseFailed,
     SmokeFailed,
     SwitchedBack,
 )
-from bluegreen.kube import APPS, CORE, DISCOVERY, JSON_PATCH, MERGE_PATCH, ApiFailure, Informer, Kube
+from bluegreen.kube import (
+    APPS,
+    CORE,
+    DISCOVERY,
+    JSON_PATCH,
+    MERGE_PATCH,
+    ApiFailure,
+    Informer,
+    Kube,
+    permission_message,
+)
 from bluegreen.lock import ReleaseLock, held_by_other, lease_name
 from bluegreen.log import StepLog
 from bluegreen.report import Outcome, run_url
@@ -254,7 +265,8 @@ def load_manifest(path: str | None) -> Obj | None:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise InputError("--manifest", f"{path} is not valid YAML{where}") from None
+        raise InputError("--manifest", f"{path} is not valid YAML{where}",
+                         hint="give one apps/v1 Deployment as YAML") from None
     if len(docs) != 1:
         raise InputError("--manifest", f"{path} holds {len(docs)} documents; give exactly one Deployment")
     if not isinstance(docs[0], dict):
@@ -285,10 +297,14 @@ def deploy(s: DeploySettings, kube: Kube, log: StepLog, outcome: Outcome) -> Out
     _describe_live(outcome, plan)
     log.info(f"service/{svc_name} serves {plan.color_label}={plan.live_color} "
              f"(deployment.apps/{plan.live_deployment}, image {plan.live_image})")
-    if _already_live(plan, service):
-        return _unchanged(r, s, plan, outcome)
+    live_already = _already_live(plan, service)
+    if live_already and not _pending_tidy(s, plan, seen):
+        return _unchanged(r, plan, seen, outcome)
     if s.dry_run:
-        outcome.result, outcome.plan = "dry-run", plan.describe()
+        outcome.result = "dry-run"
+        outcome.plan = [f"image {plan.image} is already live on {plan.live_color}",
+                        f"finish the release: --after-switch {s.after_switch} deployment.apps/{plan.target_name}"] \
+            if live_already else plan.describe()
         for line in outcome.plan:
             log.info(f"dry-run: {line}")
         log.info("dry-run: nothing was changed")
@@ -311,10 +327,16 @@ def deploy(s: DeploySettings, kube: Kube, log: StepLog, outcome: Outcome) -> Out
             plan, seen = _plan(r, s, manifest)
         _describe_live(outcome, plan)
         if _already_live(plan, seen.service):
-            return _unchanged(r, s, plan, outcome)
+            if _pending_tidy(s, plan, seen):
+                # A run that switched and then died before tidying: finish what it was asked to do.
+                log.info(f"image {plan.image} is already live on {plan.live_color}; finishing the release")
+                _after_switch(r, s, plan.target_name, st.read_state(seen.service).previous_replicas)
+            return _unchanged(r, plan, seen, outcome)
         _release(r, s, plan, seen, checks, lock)
     finally:
-        lock.release()
+        warning = lock.release()
+        if warning:
+            log.warning(warning)
     return outcome
 
 
@@ -348,8 +370,16 @@ def _already_live(plan: pl.ReleasePlan, service: Obj) -> bool:
     return plan.adoption is None and plan.live_image == plan.image and state.active_image == plan.image
 
 
-def _unchanged(r: Release, s: DeploySettings, plan: pl.ReleasePlan, o: Outcome) -> Outcome:
-    state = st.read_state(r.read_service(s.common.service))
+def _pending_tidy(s: DeploySettings, plan: pl.ReleasePlan, seen: Seen) -> bool:
+    """Is --after-switch still to be applied to the previous colour (a run died after its switch)?"""
+    idle = seen.deployments.get(plan.target_name)
+    if idle is None or s.after_switch == "keep":
+        return False
+    return s.after_switch == "delete" or pl.replicas_of(idle) > 0
+
+
+def _unchanged(r: Release, plan: pl.ReleasePlan, seen: Seen, o: Outcome) -> Outcome:
+    state = st.read_state(seen.service)
     r.log.info(f"image {plan.image} is already live on {plan.live_color}; nothing to do")
     o.result = "unchanged"
     o.image = plan.image
@@ -409,9 +439,18 @@ def _write_failed(e: ApiFailure, what: str) -> ReleaseFailed:
 
 def _apply_preview(r: Release, plan: pl.ReleasePlan, existing: Obj | None) -> Obj:
     if existing is None:
-        created = r.kube.create(CORE, "services", plan.preview)
-        r.log.info(f"service/{plan.preview_name} created (selector {pl.fmt_selector(plan.preview['spec']['selector'])})")
-        return created
+        try:
+            created = r.kube.create(CORE, "services", plan.preview)
+            r.log.info(f"service/{plan.preview_name} created "
+                       f"(selector {pl.fmt_selector(plan.preview['spec']['selector'])})")
+            return created
+        except ApiFailure as e:
+            existing = r.kube.get(CORE, "services", plan.preview_name) if e.code == 409 else None
+            if existing is None:  # not "created meanwhile (or our create's lost reply)": a real failure
+                raise _write_failed(e, f"service/{plan.preview_name}") from None
+            if (existing["metadata"].get("labels") or {}).get(st.ROLE_KEY) != st.ROLE_PREVIEW:
+                raise InputError("--preview-service", f"service {plan.preview_name!r} was created meanwhile, "
+                                 f"not by bluegreen", hint="pass another --preview-service name") from None
     patch = {"metadata": {"labels": plan.preview["metadata"]["labels"],
                           "annotations": plan.preview["metadata"]["annotations"],
                           "resourceVersion": existing["metadata"]["resourceVersion"]},
@@ -430,6 +469,11 @@ def _smoke(r: Release, s: DeploySettings, checks: list[SmokeCheck], service: Obj
     r.log.info(f"smoke checks against {target.description}")
     if checks:
         results += run_checks(checks, target, r.log)
+        denied = [x for x in results if x.status == 403 and "services/proxy" in x.detail and "forbidden" in x.detail]
+        if denied:  # the API server refused the proxy: a missing permission, not a failing app
+            raise PermissionDenied(permission_message("GET", r.kube.path(CORE, "services", pl.name_of(service),
+                                                                         "proxy"), None, "forbidden"),
+                                   hint="or use --smoke-via direct from inside the cluster")
     if with_command and s.smoke_command:
         with LocalForwarder(target, log=r.log) as fwd:
             results.append(run_command(s.smoke_command, fwd.url, r.log, timeout=s.timeout))
@@ -473,7 +517,10 @@ def _release(r: Release, s: DeploySettings, plan: pl.ReleasePlan, seen: Seen, ch
             if failed:
                 raise SmokeFailed(failed)
     except (ReleaseFailed, ConcurrentChange):
-        _discard(r, s, plan)
+        try:
+            _discard(r, s, plan)
+        except BluegreenError as e:  # never let tidying up hide why the release failed
+            log.warning(f"could not apply --on-failure {s.on_failure}: {e}")
         raise
     if lock.lost:
         raise ConcurrentChange(f"{lock.lost} during the release; nothing was switched")
@@ -506,7 +553,11 @@ def _release(r: Release, s: DeploySettings, plan: pl.ReleasePlan, seen: Seen, ch
             _switch_back(r, plan, switched, before, original, str(e))
 
     with log.step("tidy"):
-        _after_switch(r, s, plan)
+        try:
+            _after_switch(r, s, plan.live_deployment, plan.live_replicas)
+        except BluegreenError as e:  # the release is live and verified: report, don't fail it
+            log.warning(f"{plan.image} is live and verified, but --after-switch {s.after_switch} of "
+                        f"deployment.apps/{plan.live_deployment} failed: {e}; do it by hand")
     o.result = "deployed"
     o.message = f"{plan.image} is live on {plan.idle_color}; {plan.live_color} kept for rollback" \
         if s.after_switch == "keep" else f"{plan.image} is live on {plan.idle_color}"
@@ -537,11 +588,11 @@ def _switch_back(r: Release, plan: pl.ReleasePlan, switched: Obj, before: st.Rel
                        f"traffic is back on {plan.live_color}")
 
 
-def _after_switch(r: Release, s: DeploySettings, plan: pl.ReleasePlan) -> None:
-    old = plan.live_deployment
+def _after_switch(r: Release, s: DeploySettings, old: str, replicas: int | None) -> None:
+    """Apply --after-switch to the colour that no longer receives traffic."""
     if s.after_switch == "scale-to-zero":
         r.kube.patch(APPS, "deployments", old, {"spec": {"replicas": 0}}, MERGE_PATCH)
-        r.log.info(f"deployment.apps/{old} scaled to 0 (rollback scales it back to {plan.live_replicas})")
+        r.log.info(f"deployment.apps/{old} scaled to 0 (rollback scales it back to {replicas})")
     elif s.after_switch == "delete":
         r.kube.delete(APPS, "deployments", old)
         r.log.info(f"deployment.apps/{old} deleted (--after-switch delete: no instant rollback)")
@@ -602,7 +653,9 @@ def rollback(s: RollbackSettings, kube: Kube, log: StepLog, outcome: Outcome) ->
         outcome.history = [h.to_dict() for h in new_state.history]
         r.wait_endpoints(name, ready, min(s.timeout, ENDPOINTS_TIMEOUT))
     finally:
-        lock.release()
+        warning = lock.release()
+        if warning:
+            log.warning(warning)
     outcome.result = "rolled-back"
     outcome.message = f"rolled back: {plan.to_image} is live on {plan.to_color}"
     log.info(outcome.message)

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+import yaml
 
 from bluegreen.errors import ApiUnavailable, BluegreenError, InputError, PermissionDenied
 from bluegreen.settings import Connection
@@ -49,6 +50,7 @@ class ApiFailure(BluegreenError):
         self.reason = reason
         self.method = method
         self.path = path
+        self.retry_after: float | None = None  # seconds, from a 429/503's Retry-After header
 
 
 class Gone(ApiFailure):
@@ -125,13 +127,19 @@ class Kube:
                                  "no ~/.kube/config, and this is not a pod with a service account)",
                                  hint="pass --kubeconfig (the Action's `kubeconfig` input) or set KUBECONFIG")
             else:
+                if connection.context:
+                    _check_context(connection)
                 config.load_kube_config(config_file=connection.kubeconfig, context=connection.context,
                                         client_configuration=self.configuration, persist_config=False)
         except config.ConfigException as e:
-            flag = "--context" if connection.context and "context" in str(e).lower() else "--kubeconfig"
-            raise InputError(flag, f"cannot load the cluster configuration: {_first_line(e)}") from None
-        except (OSError, ValueError) as e:  # yaml errors are ValueErrors; never echo the file's content
-            raise InputError("--kubeconfig", f"cannot read it: {type(e).__name__}") from None
+            raise InputError("--kubeconfig", f"cannot load the cluster configuration: {_first_line(e)}",
+                             hint="check the kubeconfig's current context, cluster and user entries") from None
+        except (OSError, ValueError, TypeError, AttributeError, KeyError, yaml.YAMLError) as e:
+            # Never echo the file's content: it holds credentials.
+            raise InputError("--kubeconfig", f"is not a readable kubeconfig ({type(e).__name__})",
+                             hint="give a kubeconfig YAML file (kubectl config view --raw prints one)") from None
+        # urllib3 would retry 429/503 itself, sleeping a whole Retry-After; our own loop caps the wait.
+        self.configuration.retries = False
         self.in_cluster = in_cluster
         self.namespace = connection.namespace or self._default_namespace(connection, in_cluster)
         self.api = client.ApiClient(self.configuration)
@@ -197,8 +205,7 @@ class Kube:
                     return json.loads(data) if data else {}
                 if status not in _RETRY_STATUSES:
                     raise self._failure(method, path, query, status, data)
-                ra = resp.headers.get("Retry-After") if hasattr(resp, "headers") else None
-                retry_after = float(ra) if ra and ra.isdigit() else None
+                retry_after = _retry_after(resp)
                 err = f"{status} {_status_message(data)}"
                 self._debug(f"{method} {path}: {err} (attempt {attempt})")
             if attempt == self.attempts:
@@ -274,7 +281,8 @@ class Kube:
             self.request("GET", f"{CORE}/namespaces/{quote(self.namespace)}")
         except ApiFailure as e:
             if e.code == 404:
-                raise InputError("--namespace", f"namespace {self.namespace!r} does not exist") from None
+                raise InputError("--namespace", f"namespace {self.namespace!r} does not exist",
+                                 hint="check --namespace or the kubeconfig context's namespace") from None
             raise
         except PermissionDenied:
             pass  # a namespaced Role cannot read Namespaces; the Service read that follows will tell
@@ -283,6 +291,8 @@ class Kube:
         query = {"tailLines": tail_lines, "container": container}
         try:
             resp = self._send("GET", self.path(CORE, "pods", pod, "log"), query, None, None, (5, 10))
+            if resp.status == 403:
+                return [f"(no logs: {permission_message('GET', self.path(CORE, 'pods', pod, 'log'), None, 'forbidden')})"]
             if resp.status != 200:
                 return []
             return list(resp.read().decode(errors="replace").splitlines()[-tail_lines:])
@@ -306,7 +316,10 @@ class Kube:
             on_open(resp.response)
         try:
             if resp.status != 200:
-                raise self._failure("GET", path, {"watch": 1}, resp.status, resp.read())
+                failure = self._failure("GET", path, {"watch": 1}, resp.status, resp.read())
+                if isinstance(failure, ApiFailure):
+                    failure.retry_after = _retry_after(resp)
+                raise failure
             for line in iter_resp_lines(resp.response):
                 if stop is not None and stop.is_set():
                     return
@@ -404,6 +417,17 @@ class Informer:
                     events.put((etype, self.path))
             except Gone:
                 rv = self._relist(events)
+            except ApiFailure as e:
+                if e.code not in _RETRY_STATUSES:
+                    self.error = e
+                    events.put(("error", self.path))
+                    return
+                failures = self._transient(failures, e, events, e.retry_after)
+                if failures < 0:
+                    return
+                rv = self._relist_or_fail(events, rv)
+                if self.error is not None:
+                    return
             except BluegreenError as e:
                 self.error = e
                 events.put(("error", self.path))
@@ -411,18 +435,33 @@ class Informer:
             except Exception as e:  # connection dropped mid-stream: resume from the last version we saw
                 if self._stop.is_set():
                     return
-                failures += 1
-                if failures > 5:
-                    self.error = ApiUnavailable(f"watching {self.path} kept failing: {type(e).__name__}")
-                    events.put(("error", self.path))
+                failures = self._transient(failures, e, events)
+                if failures < 0:
                     return
-                time.sleep(min(2.0, retry_base_seconds() * 2 ** failures))
-                try:
-                    rv = self._relist(events)
-                except BluegreenError as e2:
-                    self.error = e2
-                    events.put(("error", self.path))
+                rv = self._relist_or_fail(events, rv)
+                if self.error is not None:
                     return
+
+    def _transient(self, failures: int, e: BaseException, events: queue.Queue[Any],
+                   retry_after: float | None = None) -> int:
+        """Back off after a transient watch failure (honouring Retry-After, capped); -1 when it kept
+        failing (the error is then reported)."""
+        failures += 1
+        if failures > 5:
+            self.error = ApiUnavailable(f"watching {self.path} kept failing: {_first_line(e)}")
+            events.put(("error", self.path))
+            return -1
+        wait = retry_after if retry_after is not None else retry_base_seconds() * 2 ** failures
+        time.sleep(min(Kube.max_backoff, wait) * (0.8 + 0.4 * random.random()))
+        return failures
+
+    def _relist_or_fail(self, events: queue.Queue[Any], rv: str) -> str:
+        try:
+            return self._relist(events)
+        except BluegreenError as e:
+            self.error = e
+            events.put(("error", self.path))
+            return rv
 
     def _relist(self, events: queue.Queue[Any]) -> str:
         rv = self._list()
@@ -444,6 +483,21 @@ class Informer:
     def stop(self) -> None:
         self._stop.set()
         self._interrupt()
+
+
+def _check_context(connection: Connection) -> None:
+    from kubernetes import config
+
+    contexts, _ = config.list_kube_config_contexts(config_file=connection.kubeconfig)
+    names = [c.get("name", "") for c in contexts or []]
+    if connection.context not in names:
+        raise InputError("--context", f"context {connection.context!r} is not in the kubeconfig",
+                         hint=f"pass one of: {', '.join(names) or '(none defined)'}")
+
+
+def _retry_after(resp: Any) -> float | None:
+    ra = resp.headers.get("Retry-After") if hasattr(resp, "headers") else None
+    return float(ra) if ra and ra.isdigit() else None
 
 
 def _status_message(data: bytes) -> str:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from bluegreen.errors import LockHeld
+from bluegreen.errors import BluegreenError, LockHeld
 from bluegreen.kube import COORDINATION, ApiFailure, Kube
 
 Obj = dict[str, Any]
@@ -25,15 +26,19 @@ def lease_name(service: str) -> str:
 
 
 def holder_identity(env: dict[str, str] | os._Environ[str] = os.environ) -> str:
-    """Who holds the lock, as a person reading `status` would want to know it."""
+    """Who holds the lock, as a person reading `status` would want to know it, plus a per-run nonce:
+    two jobs of one workflow run (a matrix) share every CI variable but must not share the lock."""
+    nonce = uuid.uuid4().hex[:6]
     if env.get("GITHUB_RUN_ID"):
         repo = env.get("GITHUB_REPOSITORY", "")
-        return f"github:{repo}/actions/runs/{env['GITHUB_RUN_ID']}#{env.get('GITHUB_RUN_ATTEMPT', '1')}"
+        job = f"/{env['GITHUB_JOB']}" if env.get("GITHUB_JOB") else ""
+        return (f"github:{repo}/actions/runs/{env['GITHUB_RUN_ID']}#{env.get('GITHUB_RUN_ATTEMPT', '1')}"
+                f"{job}/{nonce}")
     if env.get("CI_JOB_ID"):
-        return f"gitlab:{env.get('CI_PROJECT_PATH', '')}/jobs/{env['CI_JOB_ID']}"
+        return f"gitlab:{env.get('CI_PROJECT_PATH', '')}/jobs/{env['CI_JOB_ID']}/{nonce}"
     if env.get("BUILD_TAG"):
-        return f"jenkins:{env['BUILD_TAG']}"
-    return f"{socket.gethostname()}:{os.getpid()}"
+        return f"jenkins:{env['BUILD_TAG']}/{nonce}"
+    return f"{socket.gethostname()}:{os.getpid()}/{nonce}"
 
 
 def _micro(t: datetime) -> str:
@@ -158,19 +163,28 @@ class ReleaseLock:
                     self._lease = current
                 raise
 
-    def release(self) -> None:
-        """Give the lock up (also after a failure), keeping the Lease object for the next run to reuse."""
+    def release(self) -> str | None:
+        """Give the lock up (also after a failure), keeping the Lease object for the next run to reuse.
+
+        Never raises: a release that cannot be recorded must not hide how the release itself went. It
+        returns a warning instead; the lock then expires after its duration."""
         self._stop.set()
         with self._mutex:
             if self._lease is None or self.lost:
-                return
+                return None
             lease = dict(self._lease)
             lease["spec"] = {**lease["spec"], "holderIdentity": None, "renewTime": _micro(self.clock())}
             try:
-                self.kube.replace(COORDINATION, "leases", lease)
-            except ApiFailure:
-                current = self.kube.get(COORDINATION, "leases", self.name)
-                if current and (current.get("spec") or {}).get("holderIdentity") == self.identity:
-                    current["spec"]["holderIdentity"] = None
-                    self.kube.replace(COORDINATION, "leases", current)
-            self._lease = None
+                try:
+                    self.kube.replace(COORDINATION, "leases", lease)
+                except ApiFailure:
+                    current = self.kube.get(COORDINATION, "leases", self.name)
+                    if current and (current.get("spec") or {}).get("holderIdentity") == self.identity:
+                        current["spec"]["holderIdentity"] = None
+                        self.kube.replace(COORDINATION, "leases", current)
+            except BluegreenError as e:
+                return (f"lease/{self.name} could not be released ({e}); it expires by itself "
+                        f"{self.duration}s after its last renewal")
+            finally:
+                self._lease = None
+        return None

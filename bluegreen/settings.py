@@ -88,7 +88,8 @@ class Connection:
         if self.kubeconfig:
             p = Path(self.kubeconfig)
             if not p.is_file():
-                raise InputError("--kubeconfig", f"{self.kubeconfig} does not exist or is not a file")
+                raise InputError("--kubeconfig", f"{self.kubeconfig} does not exist or is not a file",
+                                 hint="check the path, or leave --kubeconfig out to use $KUBECONFIG or ~/.kube/config")
         validate_name("--namespace", self.namespace, required=False)
 
 
@@ -134,11 +135,13 @@ class DeploySettings:
             raise InputError("--preview-service", "must differ from --service",
                              hint="the preview Service is internal and selects only the new colour")
         if not self.color_label or not LABEL_KEY_RE.fullmatch(self.color_label):
-            raise InputError("--color-label", f"{self.color_label!r} is not a valid label key")
+            raise InputError("--color-label", f"{self.color_label!r} is not a valid label key",
+                             hint="a label key is [prefix/]name: letters, digits, '-', '_', '.' (e.g. version)")
         if self.container is not None and not self.container:
             raise InputError("--container", "is empty")
         if self.manifest is not None and not Path(self.manifest).is_file():
-            raise InputError("--manifest", f"{self.manifest} does not exist or is not a file")
+            raise InputError("--manifest", f"{self.manifest} does not exist or is not a file",
+                             hint="check the path (relative to the working directory)")
         if self.smoke_command is not None and not self.smoke_command.strip():
             raise InputError("--smoke-command", "is empty")
         object.__setattr__(self, "smoke_via", validate_choice("--smoke-via", self.smoke_via, SMOKE_VIA, "auto"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 from bluegreen.sim import RequestRecord, SimCluster
 
@@ -54,12 +55,12 @@ def make_watches_matter(sim: SimCluster) -> Callable[[], None]:
     return undo
 
 
-def pod_ready(pod: dict) -> bool:  # type: ignore[type-arg]
+def pod_ready(pod: dict[str, Any]) -> bool:
     conds = (pod.get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
 
 
-def live_pods(sim: SimCluster, service: str = WEB) -> tuple[dict[str, str], list[dict]]:  # type: ignore[type-arg]
+def live_pods(sim: SimCluster, service: str = WEB) -> tuple[dict[str, str], list[dict[str, Any]]]:
     """The live Service's selector and the pods it selects now."""
     selector = dict(sim.get("services", NS, service)["spec"].get("selector") or {})
     items, _ = sim.store.list("pods", NS)

@@ -144,9 +144,6 @@ def test_kill_9_at_each_step_then_rerun(sim: SimCluster, kubeconfig: Path, step:
     assert violations == []
 
 
-@pytest.mark.xfail(reason="BUG: after a crash between the switch and the tidy step, a re-run sees the image live "
-                          "and returns 'unchanged' (deploy._already_live) without verifying or tidying: the old "
-                          "colour is never scaled to zero as --after-switch asked", strict=True)
 def test_rerun_after_a_crash_past_the_switch_finishes_the_release(sim: SimCluster, kubeconfig: Path) -> None:
     sim.seed_app()
     proc: list[subprocess.Popen[str]] = []

@@ -17,6 +17,7 @@ import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -69,7 +70,7 @@ STEPS = {
     "lease-release": Step("PUT", r"/leases/bluegreen-web$", tidy=True),
 }
 
-FAULTS = {
+FAULTS: dict[str, dict[str, Any]] = {
     "500-once": dict(status=500, count=1),
     "503-persistent": dict(status=503, count=None),
     "429-retry-after": dict(status=429, count=1, retry_after=2),
@@ -88,23 +89,7 @@ SPECIAL: dict[tuple[str, str], int] = {
     ("smoke-proxy", "lost-reply"): 1,
 }
 
-WATCH_NOT_RETRIED = pytest.mark.xfail(
-    reason="BUG: a 429/5xx answer to a watch request is not retried: Informer._run treats the ApiFailure "
-           "as fatal (kube.py), so one transient error fails the release", strict=True)
-TIDY_FAILURE_IS_EXIT_1 = pytest.mark.xfail(
-    reason="BUG: a failure after a verified switch (tidy / lease release) exits 1 = 'failed before the "
-           "switch, live untouched' although traffic moved (deploy._release / ReleaseLock.release)", strict=True)
-PREVIEW_CREATE_NOT_IDEMPOTENT = pytest.mark.xfail(
-    reason="BUG: a lost reply to the preview Service create fails the release: the retried POST gets 409 "
-           "AlreadyExists and deploy._apply_preview does not re-read (unlike _apply_deployment)", strict=True)
-KNOWN_BUGS: dict[tuple[str, str], pytest.MarkDecorator] = {
-    # (429 and 503 *with* Retry-After are retried below us, by urllib3; a plain 500 is not.)
-    **{(w, "500-once"): WATCH_NOT_RETRIED for w in ("watch-deployment", "watch-pods", "watch-preview-endpoints",
-                                                    "watch-live-endpoints")},
-    ("after-switch", "503-persistent"): TIDY_FAILURE_IS_EXIT_1,
-    ("lease-release", "503-persistent"): TIDY_FAILURE_IS_EXIT_1,
-    ("create-preview", "lost-reply"): PREVIEW_CREATE_NOT_IDEMPOTENT,
-}
+KNOWN_BUGS: dict[tuple[str, str], pytest.MarkDecorator] = {}
 
 
 def expected_exit(step: str, fault: str) -> int:
@@ -229,8 +214,6 @@ def test_persistent_failure_gives_up_after_bounded_retries(sim: SimCluster, kube
     assert not lease_holder(sim)
 
 
-@pytest.mark.xfail(reason="BUG: urllib3's own retry (the client's default) sleeps a 429/503 Retry-After "
-                          "in full, uncapped and outside Kube.request's bounded backoff", strict=True)
 def test_retry_after_is_capped(sim: SimCluster, kubeconfig: Path, waits: list[float]) -> None:
     """A server asking for Retry-After: 600 must not stall a CI job for 10 minutes per attempt."""
     sim.seed_app()

@@ -189,14 +189,7 @@ NEEDED_BY: dict[tuple[str, str], Callable[[Cluster], CliResult]] = {
     ("leases", "update"): _second_deploy,
 }
 
-KNOWN = {
-    ("services/proxy", "get"): pytest.mark.xfail(
-        reason="BUG: a 403 from the API server's service proxy is reported as a failed smoke check of the "
-               "app ('expected a 2xx status, got 403'), not as the missing `get` on `services/proxy`", strict=True),
-    ("pods/log", "get"): pytest.mark.xfail(
-        reason="BUG: Kube.pod_log swallows a 403: the failure report silently loses the pod's log lines "
-               "instead of saying the account needs `get` on `pods/log`", strict=True),
-}
+KNOWN: dict[tuple[str, str], Any] = {}
 
 
 def removals() -> list[Any]:
@@ -228,8 +221,6 @@ def test_removing_one_permission_fails_clearly_before_the_switch(make_cluster: A
     assert_live_serves_ready(c.sim)
 
 
-@pytest.mark.xfail(reason="BUG: a permission missing only after a verified switch (here `patch` on deployments "
-                          "for --after-switch scale-to-zero) makes a live, verified release exit 1", strict=True)
 def test_missing_permission_after_the_switch_does_not_claim_live_untouched(make_cluster: Any) -> None:
     c = make_cluster(without(role_rules(), "deployments", "patch"))
     result = c.run(c.bot, *deploy(V2, "--after-switch", "scale-to-zero"))

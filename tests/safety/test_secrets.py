@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bluegreen.sim import SimCluster
-from tests.helpers import run_cli
+from tests.helpers import CliResult, run_cli
 from tests.safety import NS, V2, WEB
 
 TOKEN = "s3cr3t-bluegreen-token-5b7e1d9c0a2f"
@@ -17,15 +18,14 @@ USER = "system:serviceaccount:default:bluegreen"
 
 
 @pytest.fixture
-def rbac_sim() -> SimCluster:
+def rbac_sim() -> Iterator[SimCluster]:
     sim = SimCluster(rbac=True).start()
-    yield sim  # type: ignore[misc]
+    yield sim
     sim.stop()
 
 
-def everything(result: object) -> str:
-    r = result  # CliResult
-    return "\n".join([r.stdout, r.stderr, json.dumps(r.outputs)])  # type: ignore[attr-defined]
+def everything(r: CliResult) -> str:
+    return "\n".join([r.stdout, r.stderr, json.dumps(r.outputs)])
 
 
 def token_kubeconfig(sim: SimCluster, tmp: Path, token: str = TOKEN) -> Path:
@@ -92,7 +92,7 @@ def test_github_masks_the_token_even_when_the_first_request_fails(rbac_sim: SimC
     assert result.stderr.splitlines()[0] == f"::add-mask::{TOKEN}"
 
 
-def echo_headers(pod: dict, method: str, path: str, query: str, headers: Mapping[str, str],  # type: ignore[type-arg]
+def echo_headers(pod: dict[str, Any], method: str, path: str, query: str, headers: Mapping[str, str],
                  body: bytes) -> tuple[int, dict[str, str], bytes]:
     """An app that answers 500 with every request header it received, as a debugging page might."""
     if path in ("/healthz", "/readyz"):
