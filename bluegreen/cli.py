@@ -123,7 +123,7 @@ def deploy(**kw: Any) -> None:
     """Release an image: deploy the idle colour, verify it, switch the Service, verify again."""
 
     def body(log: StepLog, outcome: Outcome) -> None:
-        from bluegreen import deploy as engine
+        from bluegreen.deploy import deploy as run_deploy
 
         s = DeploySettings(
             common=_common(kw), image=kw["image"], deployment=kw["deployment"] or None,
@@ -134,7 +134,7 @@ def deploy(**kw: Any) -> None:
             on_failure=kw["on_failure"], dry_run=kw["dry_run"], force_unlock=kw["force_unlock"],
             lock_duration=kw["lock_duration"])
         outcome.image = s.image
-        engine.deploy(s, _kube(s.common, log), log, outcome)
+        run_deploy(s, _kube(s.common, log), log, outcome)
 
     _run("deploy", kw, body)
 
@@ -153,11 +153,11 @@ def rollback(**kw: Any) -> None:
     """Switch the Service back to the previous colour (scaling it up first if it was scaled to zero)."""
 
     def body(log: StepLog, outcome: Outcome) -> None:
-        from bluegreen import deploy as engine
+        from bluegreen.rollback import rollback as run_rollback
 
         s = RollbackSettings(common=_common(kw), timeout=kw["timeout"], dry_run=kw["dry_run"],
                              force_unlock=kw["force_unlock"], lock_duration=kw["lock_duration"])
-        engine.rollback(s, _kube(s.common, log), log, outcome)
+        run_rollback(s, _kube(s.common, log), log, outcome)
 
     _run("rollback", kw, body)
 
@@ -177,13 +177,14 @@ def status(**kw: Any) -> None:
     extra: dict[str, Any] = {}
 
     def body(log: StepLog, outcome: Outcome) -> None:
-        from bluegreen import deploy as engine
+        from bluegreen.status import format_status
+        from bluegreen.status import status as run_status
 
         common = _common(kw)
-        report = engine.status(common, _kube(common, log), log, outcome)
+        report = run_status(common, _kube(common, log), log, outcome)
         extra["status"] = report
         if not kw["json_out"]:
-            click.echo("\n".join(engine.format_status(report)))
+            click.echo("\n".join(format_status(report)))
 
     _run("status", kw, body, extra_json=extra)
 

@@ -18,6 +18,8 @@ class ExitCode(IntEnum):
     SWITCHED_BACK = 3
     # Another release holds the Service, or the Service changed under us: nothing switched.
     CONCURRENT = 4
+    # Traffic moved (or may have), and it could be neither verified nor switched back: look now.
+    UNVERIFIED = 5
 
 
 class BluegreenError(Exception):
@@ -74,6 +76,12 @@ class SwitchedBack(BluegreenError):
     """Switched, verification failed, traffic was switched back to the previous colour."""
 
     exit_code = ExitCode.SWITCHED_BACK
+
+
+class Unverified(BluegreenError):
+    """The live selector changed (or may have), and bluegreen could neither verify it nor undo it."""
+
+    exit_code = ExitCode.UNVERIFIED
 
 
 class ConcurrentChange(BluegreenError):

@@ -180,7 +180,7 @@ class Kube:
         return self.api.call_api(*params, _request_timeout=timeout)
 
     def request(self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None,
-                content_type: str | None = None, timeout: Any = (10, 30)) -> Obj:
+                content_type: str | None = None, timeout: Any = (10, 30), attempts: int | None = None) -> Obj:
         """One API call, retried with capped exponential backoff on 429/5xx/connection errors.
 
         Every write we make carries a precondition (resourceVersion, a JSON-patch test, or create's
@@ -190,7 +190,8 @@ class Kube:
         import urllib3
 
         delay = retry_base_seconds()
-        for attempt in range(1, self.attempts + 1):
+        attempts = attempts or self.attempts
+        for attempt in range(1, attempts + 1):
             retry_after: float | None = None
             try:
                 resp = self._send(method, path, query, body, content_type, timeout)
@@ -208,13 +209,13 @@ class Kube:
                 retry_after = _retry_after(resp)
                 err = f"{status} {_status_message(data)}"
                 self._debug(f"{method} {path}: {err} (attempt {attempt})")
-            if attempt == self.attempts:
+            if attempt == attempts:
                 break
             wait = min(self.max_backoff, retry_after if retry_after is not None else delay)
             time.sleep(wait * (0.8 + 0.4 * random.random()))
             delay = min(self.max_backoff, delay * 2)
-        raise ApiUnavailable(f"the API server kept failing for {method} {path} after {self.attempts} attempts: {err}",
-                             hint="check the cluster's health and re-run; live traffic was not changed by this step")
+        raise ApiUnavailable(f"the API server kept failing for {method} {path} after {attempts} attempts: {err}",
+                             hint="check the cluster's health, then re-run or look with `bluegreen status`")
 
     def _failure(self, method: str, path: str, query: dict[str, Any] | None, status: int, data: bytes) -> BluegreenError:
         try:
@@ -230,7 +231,8 @@ class Kube:
             return PermissionDenied(permission_message(method, path, query, message))
         if status == 410:
             return Gone(status, reason, message, method=method, path=path)
-        return ApiFailure(status, reason, message, method=method, path=path)
+        return ApiFailure(status, reason, f"{method} {path}: {status} {reason or 'error'}: {message}",
+                          method=method, path=path)
 
     # ------------------------------------------------------------------------------------- typed helpers
 
@@ -362,10 +364,12 @@ class Kube:
 
 
 class Informer:
-    """List, then watch, one kind of object; keeps the current objects and feeds changes into a queue.
+    """List, then watch, one kind of object, keeping the current objects; every change is announced on
+    the queues of whoever waits on it.
 
-    The engine waits on several informers at once (Deployment + its pods; a Service's EndpointSlices)
-    without polling: each runs its watch in a thread and the waiter blocks on the shared queue.
+    The engine waits on several informers at once (a Deployment and its pods; a Service's EndpointSlices)
+    without polling: each runs its watch in a thread and a waiter blocks on its own queue. ``objects`` is
+    replaced, never mutated, so a waiter can read it while the watch thread updates it.
     """
 
     def __init__(self, kube: Kube, base: str, resource: str, *, label_selector: str | None,
@@ -375,22 +379,35 @@ class Informer:
         self.label_selector = label_selector
         self.field_selector = field_selector
         self.objects: dict[str, Obj] = {}
+        self.error: BaseException | None = None
+        self._queues: list[queue.Queue[Any]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.error: BaseException | None = None
         self._response: Any = None
 
-    def start(self, events: queue.Queue[Any], known: Obj | None = None) -> Informer:
+    def start(self, events: queue.Queue[Any] | None = None, known: Obj | None = None) -> Informer:
+        if events is not None:
+            self._queues.append(events)
         if known is not None:  # we just wrote it: watch on from its version, no list needed
             self.objects = {known["metadata"]["name"]: known}
             rv = str(known["metadata"]["resourceVersion"])
         else:
             rv = self._list()
-        events.put(("synced", self.path))
-        self._thread = threading.Thread(target=self._run, args=(rv, events), daemon=True,
-                                        name=f"watch {self.path}")
+        self._notify("synced")
+        self._thread = threading.Thread(target=self._run, args=(rv,), daemon=True, name=f"watch {self.path}")
         self._thread.start()
         return self
+
+    def add_queue(self, events: queue.Queue[Any]) -> None:
+        self._queues = [*self._queues, events]
+        events.put(("synced", self.path))
+
+    def remove_queue(self, events: queue.Queue[Any]) -> None:
+        self._queues = [q for q in self._queues if q is not events]
+
+    def _notify(self, what: str) -> None:
+        for q in self._queues:
+            q.put((what, self.path))
 
     def _list(self) -> str:
         data = self.kube.request("GET", self.path, query={"labelSelector": self.label_selector,
@@ -398,9 +415,10 @@ class Informer:
         self.objects = {o["metadata"]["name"]: o for o in data.get("items") or []}
         return str(data["metadata"].get("resourceVersion", ""))
 
-    def _run(self, rv: str, events: queue.Queue[Any]) -> None:
+    def _run(self, rv: str) -> None:
         failures = 0
         while not self._stop.is_set():
+            retry_after: float | None = None
             try:
                 for etype, obj in self.kube.watch(self.path, resource_version=rv, label_selector=self.label_selector,
                                                   field_selector=self.field_selector, stop=self._stop,
@@ -411,62 +429,49 @@ class Informer:
                         continue
                     name = obj["metadata"]["name"]
                     if etype == "DELETED":
-                        self.objects.pop(name, None)
+                        self.objects = {k: v for k, v in self.objects.items() if k != name}
                     else:
-                        self.objects[name] = obj
-                    events.put((etype, self.path))
+                        self.objects = {**self.objects, name: obj}
+                    self._notify(etype)
+                continue  # the server ended the watch (its timeout): watch on from where we are
             except Gone:
-                rv = self._relist(events)
+                pass  # our version is too old: list again
             except ApiFailure as e:
                 if e.code not in _RETRY_STATUSES:
-                    self.error = e
-                    events.put(("error", self.path))
+                    self._fail(e)
                     return
-                failures = self._transient(failures, e, events, e.retry_after)
-                if failures < 0:
-                    return
-                rv = self._relist_or_fail(events, rv)
-                if self.error is not None:
-                    return
+                failures, retry_after = failures + 1, e.retry_after
             except BluegreenError as e:
-                self.error = e
-                events.put(("error", self.path))
+                self._fail(e)
                 return
-            except Exception as e:  # connection dropped mid-stream: resume from the last version we saw
+            except Exception as e:  # the connection dropped mid-stream: list again and resume
+                failures += 1
+                retry_after = None
                 if self._stop.is_set():
                     return
-                failures = self._transient(failures, e, events)
-                if failures < 0:
+                if failures > 5:
+                    self._fail(ApiUnavailable(f"watching {self.path} kept failing: {_first_line(e)}"))
                     return
-                rv = self._relist_or_fail(events, rv)
-                if self.error is not None:
+            if failures > 5:
+                self._fail(ApiUnavailable(f"watching {self.path} kept failing"))
+                return
+            if failures:
+                wait = retry_after if retry_after is not None else retry_base_seconds() * 2 ** failures
+                time.sleep(min(Kube.max_backoff, wait) * (0.8 + 0.4 * random.random()))
+                if self._stop.is_set():
                     return
+            try:
+                rv = self._list()
+                self._notify("relisted")
+            except BluegreenError as e:
+                if self._stop.is_set():
+                    return
+                self._fail(e)
+                return
 
-    def _transient(self, failures: int, e: BaseException, events: queue.Queue[Any],
-                   retry_after: float | None = None) -> int:
-        """Back off after a transient watch failure (honouring Retry-After, capped); -1 when it kept
-        failing (the error is then reported)."""
-        failures += 1
-        if failures > 5:
-            self.error = ApiUnavailable(f"watching {self.path} kept failing: {_first_line(e)}")
-            events.put(("error", self.path))
-            return -1
-        wait = retry_after if retry_after is not None else retry_base_seconds() * 2 ** failures
-        time.sleep(min(Kube.max_backoff, wait) * (0.8 + 0.4 * random.random()))
-        return failures
-
-    def _relist_or_fail(self, events: queue.Queue[Any], rv: str) -> str:
-        try:
-            return self._relist(events)
-        except BluegreenError as e:
-            self.error = e
-            events.put(("error", self.path))
-            return rv
-
-    def _relist(self, events: queue.Queue[Any]) -> str:
-        rv = self._list()
-        events.put(("relisted", self.path))
-        return rv
+    def _fail(self, e: BaseException) -> None:
+        self.error = e
+        self._notify("error")
 
     def _opened(self, response: Any) -> None:
         self._response = response
@@ -483,6 +488,8 @@ class Informer:
     def stop(self) -> None:
         self._stop.set()
         self._interrupt()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2)
 
 
 def _check_context(connection: Connection) -> None:

@@ -140,10 +140,9 @@ class ReleaseLock:
         while not self._stop.wait(interval):
             try:
                 self.renew()
-            except Exception as e:  # a missed renewal is retried next interval; the lease outlives one miss
+            except Exception:  # a missed renewal is retried next interval; the lease outlives one miss
                 if self.lost:
                     return
-                _ = e
 
     def renew(self) -> None:
         with self._mutex:
@@ -152,7 +151,9 @@ class ReleaseLock:
             lease = dict(self._lease)
             lease["spec"] = {**lease["spec"], "renewTime": _micro(self.clock())}
             try:
-                self._lease = self.kube.replace(COORDINATION, "leases", lease)
+                # A short budget: a renewal must finish well within the lease, or the next one tries again.
+                self._lease = self.kube.request("PUT", self.kube.path(COORDINATION, "leases", self.name),
+                                                body=lease, timeout=(5, 10), attempts=2)
             except ApiFailure as e:
                 if e.code == 409:
                     current = self.kube.get(COORDINATION, "leases", self.name)

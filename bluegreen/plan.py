@@ -8,6 +8,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
+from bluegreen import readiness as rd
 from bluegreen import state as st
 from bluegreen.errors import InputError, NothingToRollBack
 
@@ -147,7 +148,6 @@ class Adoption:
 class ReleasePlan:
     namespace: str
     service: str
-    service_rv: str
     color_label: str
     live_color: str
     idle_color: str
@@ -233,6 +233,7 @@ def find_live(service: Obj, deployments: list[Obj], color_label: str) -> tuple[s
 
 
 def preview_service(service: Obj, *, name: str, selector: dict[str, str]) -> Obj:
+    """The internal preview: the live Service's ports (no node ports) and the new colour's selector."""
     ports = []
     for p in (service.get("spec") or {}).get("ports") or []:
         ports.append({k: p[k] for k in ("name", "port", "targetPort", "protocol", "appProtocol") if k in p})
@@ -245,7 +246,9 @@ def preview_service(service: Obj, *, name: str, selector: dict[str, str]) -> Obj
             "labels": {st.ROLE_KEY: st.ROLE_PREVIEW, st.MANAGED_BY_KEY: st.MANAGED_BY},
             "annotations": {st.PREFIX + "preview-of": name_of(service)},
         },
-        "spec": {"type": "ClusterIP", "selector": selector, "ports": ports},
+        "spec": {"type": "ClusterIP", "selector": selector, "ports": ports,
+                 # a headless live Service gets a headless preview (it may have no ports at all)
+                 **({"clusterIP": "None"} if (service.get("spec") or {}).get("clusterIP") == "None" else {})},
     }
 
 
@@ -265,6 +268,10 @@ def plan_release(service: Obj, deployments: list[Obj], *, image: str, color_labe
         if blue_name == name_of(live):
             raise InputError("--deployment", f"the uncoloured Deployment is already named {blue_name!r}",
                              hint="pass --deployment with another base name for the coloured copies")
+        if (live.get("spec") or {}).get("paused") or not rd.rollout(live).done:
+            raise InputError("--service", f"deployment {name_of(live)!r} is paused or mid-rollout: "
+                             f"{rd.rollout(live).message}",
+                             hint="adoption copies what runs; let its rollout finish (or resume it), then re-run")
         live_container = choose_container(live, container, f"deployment {name_of(live)!r}")
         blue = colored_copy(live, name=blue_name, namespace=ns, color_label=color_label, color=live_color,
                             image=None, container=live_container)
@@ -301,6 +308,11 @@ def plan_release(service: Obj, deployments: list[Obj], *, image: str, color_labe
         raise InputError("--manifest", f"pod template labels lack the Service's selector {fmt_selector(missing)}",
                          hint="without them the Service would select no pod after the switch")
 
+    if replicas_of(target) <= 0:
+        raise InputError("--manifest" if manifest is not None else "--service",
+                         f"the new colour would run 0 replicas (from {source_desc})",
+                         hint="bluegreen does not switch traffic to nothing; give it at least one replica")
+
     existing = by_name.get(target_name)
     if existing is not None:
         old_sel = ((existing.get("spec") or {}).get("selector") or {})
@@ -313,14 +325,17 @@ def plan_release(service: Obj, deployments: list[Obj], *, image: str, color_labe
 
     if existing_preview is not None:
         labels = (existing_preview.get("metadata") or {}).get("labels") or {}
+        owner = ((existing_preview.get("metadata") or {}).get("annotations") or {}).get(st.PREFIX + "preview-of")
         if labels.get(st.ROLE_KEY) != st.ROLE_PREVIEW:
             raise InputError("--preview-service", f"service {preview_name!r} exists and was not made by bluegreen",
                              hint="pass another --preview-service name; bluegreen will not take over a Service it did not create")
+        if owner and owner != svc:
+            raise InputError("--preview-service", f"service {preview_name!r} is the preview of service {owner!r}",
+                             hint="pass another --preview-service name")
 
     return ReleasePlan(
         namespace=ns,
         service=svc,
-        service_rv=str(service["metadata"].get("resourceVersion", "")),
         color_label=color_label,
         live_color=live_color,
         idle_color=idle,
@@ -449,9 +464,3 @@ def plan_rollback(service: Obj, deployments: list[Obj]) -> RollbackPlan:
         to_deployment=target, to_image=state.previous_image, restore_replicas=restore,
     )
 
-
-def image_of_pod(pod: Obj, container: str) -> str | None:
-    for c in ((pod.get("spec") or {}).get("containers") or []):
-        if c.get("name") == container:
-            return c.get("image")
-    return None

@@ -10,9 +10,10 @@ from typing import Any
 
 Obj = dict[str, Any]
 
-# Waiting reasons that will not fix themselves: fail fast instead of waiting for the timeout.
-FATAL_WAITING = {"ImagePullBackOff", "ErrImagePull", "CrashLoopBackOff", "InvalidImageName",
-                 "CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
+# Waiting reasons that will not fix themselves: fail fast instead of waiting for the timeout. Reasons the
+# kubelet is still retrying (ErrImagePull on a registry hiccup, CreateContainerConfigError until a missing
+# ConfigMap appears) are left to the progress deadline; they turn into a back-off if they persist.
+FATAL_WAITING = {"ImagePullBackOff", "CrashLoopBackOff", "InvalidImageName", "ErrImageNeverPull"}
 
 
 @dataclass(frozen=True)
@@ -96,3 +97,10 @@ def pod_waiting(pod: Obj) -> str | None:
         if (cs.get("state") or {}).get("running") and not cs.get("ready"):
             return "running but not ready (readiness probe failing)"
     return status.get("phase")
+
+
+def image_of_pod(pod: Obj, container: str) -> str | None:
+    for c in ((pod.get("spec") or {}).get("containers") or []):
+        if c.get("name") == container:
+            return c.get("image")
+    return None

@@ -70,6 +70,14 @@ def validate_timeout(flag: str, seconds: float | None, default: float) -> float:
     return float(seconds)
 
 
+def validate_lock_duration(seconds: float | None) -> float:
+    value = validate_timeout("--lock-duration", seconds, DEFAULT_LOCK_SECONDS)
+    if value < 10:
+        raise InputError("--lock-duration", f"{value:g} seconds is too short",
+                         hint="use at least 10 seconds; the lock is renewed while the release runs")
+    return value
+
+
 def validate_choice(flag: str, value: str | None, choices: tuple[str, ...], default: str) -> str:
     if value is None or value == "":
         return default
@@ -149,13 +157,9 @@ class DeploySettings:
                            validate_choice("--after-switch", self.after_switch, AFTER_SWITCH, "keep"))
         object.__setattr__(self, "on_failure", validate_choice("--on-failure", self.on_failure, ON_FAILURE, "keep"))
         object.__setattr__(self, "timeout", validate_timeout("--timeout", self.timeout, DEFAULT_TIMEOUT))
-        object.__setattr__(self, "lock_duration",
-                           validate_timeout("--lock-duration", self.lock_duration, DEFAULT_LOCK_SECONDS))
+        object.__setattr__(self, "lock_duration", validate_lock_duration(self.lock_duration))
         if not self.preview_service:
             validate_name("--preview-service", self.preview_name)  # <service>-preview may pass 63 characters
-        if self.lock_duration < 10:
-            raise InputError("--lock-duration", f"{self.lock_duration:g} seconds is too short",
-                             hint="use at least 10 seconds; the lock is renewed while the release runs")
 
     @property
     def preview_name(self) -> str:
@@ -172,5 +176,4 @@ class RollbackSettings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "timeout", validate_timeout("--timeout", self.timeout, DEFAULT_TIMEOUT))
-        object.__setattr__(self, "lock_duration",
-                           validate_timeout("--lock-duration", self.lock_duration, DEFAULT_LOCK_SECONDS))
+        object.__setattr__(self, "lock_duration", validate_lock_duration(self.lock_duration))

@@ -225,8 +225,8 @@ def test_never_ready_green_fails_on_the_progress_deadline(kubeconfig_fake: tuple
     assert isinstance(clock, FakeClock)
 
     def advance_once_watching(rec) -> None:  # type: ignore[no-untyped-def]
-        # When the engine starts watching the pods of green, jump past the progress deadline.
-        if rec.resource == "pods" and "watch" in rec.query and "version%3Dgreen" in rec.query.replace("=", "%3D"):
+        # When the engine starts watching green's rollout, jump past the progress deadline.
+        if rec.resource == "deployments" and "watch" in rec.query and "web-green" in rec.query:
             clock.advance(601)
 
     sim.on_request(advance_once_watching)
@@ -416,3 +416,108 @@ def test_container_flag_picks_the_container_and_leaves_sidecars(sim: SimCluster,
     images = {c["name"]: c["image"] for c in
               sim.get("deployments", "default", "web-green")["spec"]["template"]["spec"]["containers"]}
     assert images == {"web": V2, "proxy": "envoyproxy/envoy:v1.30"}
+
+
+def test_an_unrelated_change_during_the_release_does_not_block_the_switch(web: SimCluster, kubeconfig: Path) -> None:
+    """Someone annotates the Service while green rolls out: not ours to judge, the patch leaves it alone."""
+    def annotate(rec) -> None:  # type: ignore[no-untyped-def]
+        if rec.method == "POST" and rec.resource == "deployments":
+            svc = web.get("services", "default", "web")
+            svc["metadata"].setdefault("annotations", {})["team"] = "payments"
+            web.apply(svc)
+
+    web.on_request(annotate)
+    r = deploy(kubeconfig, V2)
+    assert r.exit_code == 0, r.log
+    assert selector(web)["version"] == "green"
+    assert annotations(web)["team"] == "payments"
+
+
+def test_a_selector_change_during_the_release_stops_before_the_switch(web: SimCluster, kubeconfig: Path) -> None:
+    def retarget(rec) -> None:  # type: ignore[no-untyped-def]
+        if rec.method == "POST" and rec.resource == "services":  # the preview create
+            svc = web.get("services", "default", "web")
+            svc["spec"]["selector"]["tier"] = "front"
+            web.apply(svc)
+
+    web.on_request(retarget)
+    r = deploy(kubeconfig, V2)
+    assert r.exit_code == 4, r.log
+    assert "changed while bluegreen prepared green" in r.log
+    assert selector(web) == {"app": "web", "version": "blue", "tier": "front"}
+
+
+def test_switch_back_that_fails_exits_5_and_says_where_traffic_is(web: SimCluster, kubeconfig: Path) -> None:
+    patches: list[int] = []
+
+    def break_after_switch(rec) -> None:  # type: ignore[no-untyped-def]
+        if rec.method == "PATCH" and rec.resource == "services" and rec.name == "web":
+            patches.append(1)
+            if len(patches) == 1:  # the switch lands; then verification and the switch back both fail
+                web.faults.add(path=r"/services/web:[^/]*/proxy", status=500, count=None)
+                # (faults see this very request too: skip it, it is the switch that lands)
+                web.faults.add(method="PATCH", path=r"/services/web$", status=503, count=None, after=1)
+
+    web.on_request(break_after_switch)
+    r = deploy(kubeconfig, V2, "--smoke-path", "/healthz")
+    assert r.exit_code == 5, r.log
+    assert "switching back failed too" in r.log and "traffic is on green, unverified" in r.log
+    assert selector(web)["version"] == "green"
+    assert r.outputs["ACTIVE_COLOR"] == "green" and r.outputs["SWITCHED"] == "true"
+
+
+def test_a_cancelled_job_during_verification_switches_back(web: SimCluster, kubeconfig: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import bluegreen.deploy as engine
+
+    real = engine.run_checks
+    calls: list[int] = []
+
+    def cancel_on_live_checks(checks, target, log):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if "services/web:" in target.base_url:  # the live Service, after the switch
+            raise KeyboardInterrupt
+        return real(checks, target, log)
+
+    monkeypatch.setattr(engine, "run_checks", cancel_on_live_checks)
+    before = live_view(web)
+    r = deploy(kubeconfig, V2, "--smoke-path", "/healthz")
+    assert r.exit_code == 1 and "interrupted" in r.log
+    assert live_view(web) == before
+    assert len(calls) == 2
+
+
+def test_rerun_verifies_what_is_live(web: SimCluster, kubeconfig: Path) -> None:
+    assert deploy(kubeconfig, V2, "--smoke-path", "/healthz").exit_code == 0
+    web.faults.add(path=r"/services/web:[^/]*/proxy", status=500, count=None)
+    before = live_view(web)
+    r = deploy(kubeconfig, V2, "--smoke-path", "/healthz")
+    assert r.exit_code == 1, r.log
+    assert "already live on green, but it fails verification" in r.log and "bluegreen rollback" in r.log
+    assert live_view(web) == before
+
+
+def test_a_manifest_with_zero_replicas_is_refused_before_any_write(web: SimCluster, kubeconfig: Path,
+                                                                   tmp_path: Path) -> None:
+    manifest = tmp_path / "deploy.yaml"
+    manifest.write_text(yaml.safe_dump({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "web", "image": "x"}]}}}}))
+    web.clear_requests()
+    r = deploy(kubeconfig, V2, "--manifest", str(manifest))
+    assert r.exit_code == 2 and "0 replicas" in r.log
+    assert web.write_requests() == []
+
+
+def test_headless_service_gets_a_headless_preview(sim: SimCluster, kubeconfig: Path) -> None:
+    sim.seed_app(name="web", image=V1, replicas=1, color="blue")
+    svc = sim.get("services", "default", "web")
+    sim.delete("services", "default", "web")
+    del svc["metadata"]["resourceVersion"], svc["metadata"]["uid"]
+    svc["spec"] = {"clusterIP": "None", "selector": svc["spec"]["selector"], "ports": svc["spec"]["ports"]}
+    sim.apply(svc)
+    r = deploy(kubeconfig, V2)
+    assert r.exit_code == 0, r.log
+    assert sim.get("services", "default", "web-preview")["spec"]["clusterIP"] == "None"

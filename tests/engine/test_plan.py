@@ -11,6 +11,7 @@ import pytest
 from bluegreen import plan as pl
 from bluegreen import state as st
 from bluegreen.errors import ExitCode, InputError, NothingToRollBack
+from bluegreen.readiness import image_of_pod as rd_image_of_pod
 
 try:
     from bluegreen.sim.errors import ApiError
@@ -55,7 +56,8 @@ def deployment(name: str, *, labels: dict[str, str] | None = None, replicas: int
     if replicas is not None:
         spec["replicas"] = replicas
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": spec,
-            "status": {"replicas": replicas, "readyReplicas": replicas, "observedGeneration": 3}}
+            "status": {"replicas": replicas, "updatedReplicas": replicas, "readyReplicas": replicas,
+                       "availableReplicas": replicas, "observedGeneration": 3}}
 
 
 def colored(color: str, *, image: str = IMAGE_1, replicas: int | None = 2, name: str | None = None,
@@ -149,9 +151,9 @@ def test_image_of_first_or_named_container() -> None:
 
 def test_image_of_pod() -> None:
     pod = {"spec": {"containers": [container("side", "side:1"), container("app", IMAGE_2)]}}
-    assert pl.image_of_pod(pod, "app") == IMAGE_2
-    assert pl.image_of_pod(pod, "nope") is None
-    assert pl.image_of_pod({}, "app") is None
+    assert rd_image_of_pod(pod, "app") == IMAGE_2
+    assert rd_image_of_pod(pod, "nope") is None
+    assert rd_image_of_pod({}, "app") is None
 
 
 # ------------------------------------------------------------------------------------------ choose_container
@@ -351,7 +353,7 @@ def test_first_release_blue_to_green() -> None:
     before = copy.deepcopy((svc, deps))
     plan = release(svc, deps)
     assert (svc, deps) == before, "planning must not modify its inputs"
-    assert plan.namespace == NS and plan.service == "web" and plan.service_rv == "100"
+    assert plan.namespace == NS and plan.service == "web"
     assert (plan.live_color, plan.idle_color) == ("blue", "green")
     assert plan.live_deployment == "web-blue"
     assert plan.live_image == IMAGE_1
@@ -463,15 +465,6 @@ def test_release_two_matching_deployments() -> None:
     with pytest.raises(InputError) as e:
         release(live_on("blue"), [colored("blue"), colored("blue", name="web-blue-copy")])
     input_error(e, "--service")
-
-
-def test_service_rv_missing_is_empty_string() -> None:
-    svc = live_on("blue")
-    del svc["metadata"]["resourceVersion"]
-    assert release(svc, [colored("blue")]).service_rv == ""
-
-
-# ---------------------------------------------------------------------------------- plan_release: containers
 
 
 def two_containers(app_image: str = IMAGE_1) -> list[Obj]:
@@ -1042,3 +1035,48 @@ def test_recorded_fixture_is_what_to_annotations_writes() -> None:
     svc = recorded("green", previous="blue", history=[{"time": "t", "action": "deploy", "color": "green",
                                                        "image": IMAGE_2}])
     assert json.loads(svc["metadata"]["annotations"][st.ANN_HISTORY])[0]["image"] == IMAGE_2
+
+
+# ------------------------------------------------------------------------- guards added after review
+
+
+def test_adoption_refuses_a_deployment_that_is_mid_rollout() -> None:
+    original = deployment("web")
+    original["status"]["updatedReplicas"] = 1
+    with pytest.raises(InputError) as e:
+        release(service({"app": "web"}), [original])
+    assert "mid-rollout" in input_error(e, "--service")
+
+
+def test_adoption_refuses_a_paused_deployment() -> None:
+    original = deployment("web")
+    original["spec"]["paused"] = True
+    with pytest.raises(InputError) as e:
+        release(service({"app": "web"}), [original])
+    assert "paused" in input_error(e, "--service")
+
+
+def test_zero_replicas_are_refused_from_the_live_deployment_and_the_manifest() -> None:
+    with pytest.raises(InputError) as e:
+        release(live_on("blue"), [colored("blue", replicas=0)])
+    assert "0 replicas" in input_error(e, "--service")
+    with pytest.raises(InputError) as e:
+        release(live_on("blue"), [colored("blue")], manifest=manifest(replicas=0))
+    assert "0 replicas" in input_error(e, "--manifest")
+
+
+def test_preview_of_another_service_is_not_taken_over() -> None:
+    other = service({"app": "shop", "version": "green"}, name="web-preview",
+                    annotations={st.PREFIX + "preview-of": "shop"})
+    other["metadata"]["labels"] = {st.ROLE_KEY: st.ROLE_PREVIEW}
+    with pytest.raises(InputError) as e:
+        release(live_on("blue"), [colored("blue")], existing_preview=other)
+    assert "preview of service 'shop'" in input_error(e, "--preview-service")
+
+
+def test_headless_live_service_gets_a_headless_preview_without_node_ports() -> None:
+    svc = live_on("blue")
+    svc["spec"]["clusterIP"] = "None"
+    plan = release(svc, [colored("blue")])
+    assert plan.preview["spec"]["clusterIP"] == "None"
+    assert "nodePort" not in plan.preview["spec"]["ports"][0]

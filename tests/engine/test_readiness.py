@@ -161,9 +161,13 @@ def test_each_fatal_waiting_reason_is_a_problem(reason: str) -> None:
     assert rd.pod_problem(pod(statuses=[waiting(reason)])) == f"pod/web-green-abc container app: {reason}"
 
 
-def test_fatal_reasons_cover_the_kubelet_ones() -> None:
-    assert {"ImagePullBackOff", "ErrImagePull", "CrashLoopBackOff", "InvalidImageName",
-            "CreateContainerConfigError"} <= rd.FATAL_WAITING
+def test_fatal_reasons_are_the_kubelets_give_up_ones() -> None:
+    assert {"ImagePullBackOff", "CrashLoopBackOff", "InvalidImageName", "ErrImageNeverPull"} == rd.FATAL_WAITING
+
+
+@pytest.mark.parametrize("reason", ["ErrImagePull", "CreateContainerConfigError"])
+def test_reasons_the_kubelet_still_retries_are_not_yet_a_problem(reason: str) -> None:
+    assert rd.pod_problem(pod(statuses=[waiting(reason)])) is None
 
 
 def test_pod_problem_carries_the_kubelet_message() -> None:

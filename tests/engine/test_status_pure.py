@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from bluegreen import state as st
-from bluegreen.deploy import describe_status, format_status
 from bluegreen.lock import held_by_other
+from bluegreen.status import describe_status, format_status
 
 Obj = dict[str, Any]
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)

@@ -28,7 +28,7 @@ def make_watches_matter(sim: SimCluster) -> Callable[[], None]:
 
     With ready_delay 0 the simulated controllers are usually done before bluegreen's informer lists, so a
     broken watch would go unnoticed. This pauses the controllers when a write (other than the Lease) is
-    about to be handled, and resumes them when a pods or EndpointSlices watch is about to be opened: the
+    about to be handled, and resumes them when a pods, Deployments or EndpointSlices watch is about to be opened: the
     informer's list then shows the old state and only the watch can report the change. Returns a function
     that removes the hook and resumes the controllers.
     """
@@ -39,7 +39,7 @@ def make_watches_matter(sim: SimCluster) -> Callable[[], None]:
         if rec.is_write and rec.resource != "leases" and not paused[0]:
             ctl.stop()
             paused[0] = True
-        elif paused[0] and is_watch(rec) and rec.resource in ("pods", "endpointslices"):
+        elif paused[0] and is_watch(rec) and rec.resource in ("pods", "endpointslices", "deployments"):
             ctl.start()
             paused[0] = False
 
