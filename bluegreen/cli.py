@@ -83,7 +83,8 @@ def cli() -> None:
 
     Exit codes: 0 ok; 1 failed before the switch (live traffic untouched); 2 bad input or nothing to roll
     back (nothing changed); 3 switched, verification failed, switched back; 4 another release holds the
-    Service or changed it meanwhile (nothing switched).
+    Service or changed it meanwhile (nothing switched); 5 traffic moved but could be neither verified nor
+    switched back (look now).
     """
 
 
