@@ -765,7 +765,8 @@ class Controllers:
         if ann.get(REVISION) == revision:
             return d
         d["metadata"].setdefault("annotations", {})[REVISION] = revision
-        return self.store.update("deployments", d)
+        # through /status, like the real controller (UpdateStatus): the generation stays as it is
+        return self.store.update("deployments", d, subresource="status")
 
     def _cleanup(self, d: Obj, old_rss: list[Obj]) -> None:
         """Keep at most revisionHistoryLimit old, empty ReplicaSets."""

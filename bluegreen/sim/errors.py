@@ -70,8 +70,10 @@ def invalid(kind: str, group: str, name: str, causes: list[tuple[str, str, str]]
     if len(causes) > 1:
         joined = "[" + joined + "]"
     qual = f"{kind}.{group}" if group else kind
-    details: dict[str, Any] = {"name": name, "kind": kind,
+    details: dict[str, Any] = {"kind": kind,
                                "causes": [{"reason": r, "message": m, "field": f} for f, r, m in causes]}
+    if name:  # omitempty in metav1.StatusDetails
+        details["name"] = name
     if group:
         details["group"] = group
     return ApiError(422, "Invalid", f'{qual} "{name}" is invalid: {joined}', details)
@@ -104,6 +106,10 @@ def forbidden(user: str, verb: str, resource: str, group: str, namespace: str | 
 
 def gone(requested: str, oldest: str) -> ApiError:
     return ApiError(410, "Expired", f"too old resource version: {requested} ({oldest})")
+
+
+def request_entity_too_large(limit: int) -> ApiError:
+    return ApiError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {limit}")
 
 
 def service_unavailable(message: str) -> ApiError:

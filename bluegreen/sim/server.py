@@ -34,6 +34,11 @@ KUBE_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-sim", "gitCo
                 "compiler": "gc", "platform": "linux/amd64"}
 _WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 _METHOD_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+# the real server's default --max-request-body-bytes (3 MiB); beyond it: 413 RequestEntityTooLarge
+MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024
+# what POST/PUT bodies may be (NegotiateInputSerializer); we differ: protobuf is listed but not decoded
+_BODY_MEDIA_TYPES = ("application/json", "application/yaml", "application/vnd.kubernetes.protobuf")
+_PROPAGATION_POLICIES = ("Foreground", "Background", "Orphan")
 # namespaces/NAME/<these> are subresources of the namespace, not resources inside it (real RequestInfo rule)
 _NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
 
@@ -404,7 +409,13 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         self.url_path, self.raw_query = split.path, split.query
         self.query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
-        self.body = self._read_body()
+        self.body, self.body_error = b"", None
+        try:
+            self.body = self._read_body()
+        except ApiError as e:
+            # answered after authentication, like the real server, which reads the body in the handler
+            self.body_error = e
+            self.close_connection = True  # the rest of the body is unread: this connection cannot be reused
         self.drop_after = False
         self.logged = False
         info = request_info(method, self.url_path, self.query)
@@ -455,9 +466,39 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
 
+    body_error: ApiError | None = None
+
     def _read_body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
+        """The request body, never more than MAX_REQUEST_BODY_BYTES; a malformed length is a 400, not a
+        crash or a read that waits for bytes that never come."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunked()
+        raw = (self.headers.get("Content-Length") or "").strip()
+        if not raw:
+            return b""
+        if not raw.isdigit():
+            raise errors.bad_request(f"invalid Content-Length {raw!r}")
+        length = int(raw)
+        if length > MAX_REQUEST_BODY_BYTES:
+            raise errors.request_entity_too_large(MAX_REQUEST_BODY_BYTES)
         return self.rfile.read(length) if length else b""
+
+    def _read_chunked(self) -> bytes:
+        body = bytearray()
+        while True:
+            line = self.rfile.readline(1024).split(b";")[0].strip()
+            try:
+                size = int(line, 16)
+            except ValueError:
+                raise errors.bad_request("invalid chunked request body") from None
+            if size == 0:
+                while self.rfile.readline(1024).strip():
+                    pass  # trailers
+                return bytes(body)
+            if len(body) + size > MAX_REQUEST_BODY_BYTES:
+                raise errors.request_entity_too_large(MAX_REQUEST_BODY_BYTES)
+            body += self.rfile.read(size)
+            self.rfile.readline(1024)
 
     # ---- responses ----
 
@@ -516,6 +557,8 @@ class _Handler(BaseHTTPRequestHandler):
     # ---- routing ----
 
     def _route(self, method: str, info: RequestInfo) -> None:
+        if self.body_error is not None:
+            raise self.body_error
         if not info.is_resource:
             self._discovery(method, info)
             return
@@ -609,11 +652,26 @@ class _Handler(BaseHTTPRequestHandler):
     def _json_body(self) -> Any:
         try:
             return json.loads(self.body or b"null")
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:
             raise errors.bad_request(f"couldn't get version/kind; json parse error: {e}") from None
 
+    def _decoded_body(self) -> Any:
+        """A POST/PUT body: JSON (also when no Content-Type is given) or YAML; any other type is a 415 with
+        the real server's wording."""
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if ctype in ("", "application/json", "*/*"):
+            return self._json_body()
+        if ctype == "application/yaml":
+            import yaml
+            try:
+                return yaml.safe_load(self.body or b"null")
+            except yaml.YAMLError as e:
+                raise errors.bad_request(f"error converting YAML to JSON: {e}") from None
+        raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted "
+                                                    f"media types include: {', '.join(_BODY_MEDIA_TYPES)}")
+
     def _object_body(self, r: Resource, info: RequestInfo) -> Obj:
-        body = self._json_body()
+        body = self._decoded_body()
         if not isinstance(body, dict):
             raise errors.bad_request("the body of the request could not be decoded as an object")
         meta = body.setdefault("metadata", {})
@@ -636,6 +694,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._object_body(r, info)
         if r.namespaced and not info.namespace:
             raise errors.bad_request("the server could not find the requested resource")
+        if body["metadata"].get("resourceVersion"):
+            # storage.ErrResourceVersionSetOnCreate: not an API status, so the client sees a 500 with no reason
+            raise ApiError(500, "", "resourceVersion should not be set on objects to be created")
         if "status" in r.subresources and r.plural != "namespaces":
             body.pop("status", None)  # the real server ignores status on create for these kinds
         created = self.server.sim.store.create(r.plural, body)
@@ -644,13 +705,18 @@ class _Handler(BaseHTTPRequestHandler):
     def _update(self, r: Resource, info: RequestInfo) -> None:
         store = self.server.sim.store
         if info.subresource == "scale":
-            body = self._json_body()
+            body = self._decoded_body()
             self._send_json(200, self._write_scale(r, info, body))
             return
         body = self._object_body(r, info)
         name = body["metadata"].get("name")
         if name != info.name:
             raise errors.bad_request(f"the name of the object ({name}) does not match the name on the URL ({info.name})")
+        if r.plural == "leases" and info.subresource is None and store.get_shared(r.plural, info.namespace, name) is None:
+            # leaseStrategy.AllowCreateOnUpdate is true: a PUT to a missing Lease creates it
+            body["metadata"].pop("resourceVersion", None)
+            self._send_json(201, store.create(r.plural, body))
+            return
         updated = store.update(r.plural, body, subresource=info.subresource)
         self._send_json(200, updated)
 
@@ -751,9 +817,22 @@ class _Handler(BaseHTTPRequestHandler):
     def _delete(self, r: Resource, info: RequestInfo) -> None:
         opts = self._json_body() if self.body else {}
         opts = opts if isinstance(opts, dict) else {}
-        propagation = self.query.get("propagationPolicy") or opts.get("propagationPolicy") or "Background"
-        if opts.get("orphanDependents") is True:
-            propagation = "Orphan"
+        policy = self.query.get("propagationPolicy") or opts.get("propagationPolicy")
+        orphan = opts.get("orphanDependents")
+        if "orphanDependents" in self.query:
+            orphan = self.query["orphanDependents"] in ("true", "1")
+        causes: list[tuple[str, str, str]] = []
+        if orphan is not None and policy is not None:
+            causes.append(("propagationPolicy", "FieldValueInvalid", f'Invalid value: "{policy}": orphanDependents '
+                                                                      "and deletionPropagation cannot be both set"))
+        if policy is not None and policy not in _PROPAGATION_POLICIES:
+            causes.append(("propagationPolicy", "FieldValueNotSupported",
+                           f'Unsupported value: "{policy}": supported values: "Foreground", "Background", "Orphan", '
+                           '"nil"'))
+        if causes:
+            raise errors.invalid("DeleteOptions", "meta.k8s.io", "", causes)
+        # we differ: Foreground deletes at once too (no foregroundDeletion finalizer, no deletionTimestamp)
+        propagation = policy or ("Orphan" if orphan else "Background")
         pre = opts.get("preconditions") or {}
         gone = self.server.sim.store.delete(r.plural, info.namespace, info.name or "", propagation=propagation,
                                             precondition_rv=pre.get("resourceVersion"), precondition_uid=pre.get("uid"))
@@ -773,8 +852,11 @@ class _Handler(BaseHTTPRequestHandler):
         store = self.server.sim.store
         from .store import _field_matcher, _label_matcher
         lsel = _label_matcher(self.query.get("labelSelector"))
-        fsel = _field_matcher(self.query.get("fieldSelector"))
-        timeout = float(self.query.get("timeoutSeconds") or 0) or None
+        fsel = _field_matcher(self.query.get("fieldSelector"), r.plural)  # unsupported fields: 400, as on list
+        raw_timeout = self.query.get("timeoutSeconds") or "0"
+        if not raw_timeout.isdigit():
+            raise errors.bad_request(f'strconv.ParseInt: parsing "{raw_timeout}": invalid syntax')
+        timeout = float(raw_timeout) or None
         # wall time, not the sim clock: timeoutSeconds bounds a real connection even under a FakeClock
         deadline = None if timeout is None else time.monotonic() + timeout
         bookmarks = self.query.get("allowWatchBookmarks") in ("true", "1")
@@ -834,8 +916,14 @@ class _Handler(BaseHTTPRequestHandler):
                     now_in = wanted(ev.resource, ev.obj)
                     was_in = ev.old is not None and wanted(ev.resource, ev.old)
                     if ev.type == "MODIFIED" and now_in != was_in:
-                        # like the watch cache: an object entering the selection is ADDED, leaving it DELETED
-                        self._chunk({"type": "ADDED" if now_in else "DELETED", "object": ev.obj})
+                        # like the watch cache: an object entering the selection is ADDED; one leaving it is
+                        # DELETED, carrying its previous content with this event's resourceVersion
+                        if now_in:
+                            self._chunk({"type": "ADDED", "object": ev.obj})
+                        else:
+                            assert ev.old is not None
+                            gone = {**ev.old, "metadata": {**ev.old["metadata"], "resourceVersion": str(ev.rv)}}
+                            self._chunk({"type": "DELETED", "object": gone})
                     elif now_in:
                         self._chunk({"type": ev.type, "object": ev.obj})
                 if not events and bookmarks:

@@ -162,7 +162,8 @@ class Store:
         """Events after ``rv``; 410 Expired if the history no longer reaches back that far."""
         with self._lock:
             if rv < self._compacted_rv:
-                raise errors.gone(str(rv), str(self._compacted_rv + 1))
+                # the watch cache's wording: "too old resource version: %d (%d)" with oldest-1
+                raise errors.gone(str(rv), str(self._compacted_rv))
             out: Events = []
             for ev in reversed(self._history):
                 if ev.rv <= rv:
@@ -215,6 +216,7 @@ class Store:
             meta["namespace"] = namespace
         else:
             meta.pop("namespace", None)
+        _decode(r, new)
         _apply_defaults(r, new, self)
         causes = _validate_meta(r, new) + _validate(r, new, None)
         if causes:
@@ -259,6 +261,14 @@ class Store:
                     merged["status"] = new["status"]
                 else:
                     merged.pop("status", None)
+                if resource == "deployments":
+                    # deploymentStatusStrategy resets only spec and labels: the deployment controller writes
+                    # its revision annotation through /status, so that it does not bump the generation
+                    annotations = meta.get("annotations")
+                    if annotations:
+                        merged["metadata"]["annotations"] = copy.deepcopy(annotations)
+                    else:
+                        merged["metadata"].pop("annotations", None)
                 new = merged
             else:
                 new["apiVersion"], new["kind"] = r.api_version, r.kind
@@ -277,11 +287,12 @@ class Store:
                         new["status"] = copy.deepcopy(old["status"])
                     else:
                         new.pop("status", None)
+                _decode(r, new)
                 _apply_defaults(r, new, self, old)
                 causes = _validate_meta(r, new) + _validate(r, new, old)
                 if causes:
                     raise errors.invalid(r.kind, r.group, name, causes)
-                if r.has_generation and new.get("spec") != old.get("spec"):
+                if r.has_generation and _bumps_generation(r, new, old):
                     meta["generation"] = int(old["metadata"].get("generation", 1)) + 1
             # a no-op write does not bump the resourceVersion, as on the real server
             new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
@@ -393,6 +404,15 @@ class Store:
         return f"10.96.{n // 250}.{n % 250 + 1}"
 
 
+def _bumps_generation(r: Resource, new: Obj, old: Obj) -> bool:
+    """A spec change bumps metadata.generation; for Deployments an annotation change does too, because
+    the controller copies annotations to the ReplicaSet (pkg/registry/apps/deployment/strategy.go)."""
+    if new.get("spec") != old.get("spec"):
+        return True
+    return r.plural == "deployments" and (new["metadata"].get("annotations") or {}) != (
+        old["metadata"].get("annotations") or {})
+
+
 # ---- selectors (parsing lives in selectors.py) ------------------------------------------------------
 
 def _label_matcher(sel: Any) -> _Matcher | None:
@@ -411,6 +431,85 @@ def _field_matcher(sel: Any, resource: str | None = None) -> _Matcher | None:
         from .selectors import parse_field_selector
         return parse_field_selector(sel, resource)  # unsupported fields -> 400, as the real server
     return sel
+
+
+# ---- decoding: what the real server's typed JSON decoding rejects (400) or rewrites ---------------
+
+_RFC3339_MICRO = "2006-01-02T15:04:05.000000Z07:00"
+# Go's time.Parse walks the layout chunk by chunk; each entry is (layout chunk, what the value must hold)
+_MICRO_CHUNKS = (("2006", r"\d{4}"), ("-", "-"), ("01", r"\d{2}"), ("-", "-"), ("02", r"\d{2}"), ("T", "T"),
+                 ("15", r"\d{2}"), (":", ":"), ("04", r"\d{2}"), (":", ":"), ("05", r"\d{2}"),
+                 (".000000", r"\.\d{6}"), ("Z07:00", r"Z|[+-]\d{2}:\d{2}"))
+
+
+def parse_micro_time(value: str) -> str:
+    """A metav1.MicroTime as the server reads and writes it: exactly RFC3339Micro in (six fractional
+    digits, ``Z`` or an offset), written back in UTC. Raises ValueError with Go's time.Parse wording."""
+    from datetime import UTC, datetime
+
+    rest = value
+    for chunk, pattern in _MICRO_CHUNKS:
+        m = re.match(pattern, rest)
+        if m is None:
+            raise ValueError(f'parsing time "{value}" as "{_RFC3339_MICRO}": cannot parse "{rest}" as "{chunk}"')
+        rest = rest[m.end():]
+    if rest:
+        raise ValueError(f'parsing time "{value}": extra text: "{rest}"')
+    for what, start, top in (("month", 5, 12), ("hour", 11, 23), ("minute", 14, 59), ("second", 17, 59)):
+        n = int(value[start:start + 2])
+        if n > top or (what == "month" and n == 0):
+            raise ValueError(f'parsing time "{value}": {what} out of range')
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f'parsing time "{value}": day out of range') from None
+    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _decode(r: Resource, obj: Obj) -> None:
+    """Typed fields of a Lease: a MicroTime must be RFC3339Micro, an int32 a JSON integer (else the real
+    server's decoder answers 400 "Lease in version "v1" cannot be handled as a Lease: ...")."""
+    if r.plural != "leases":
+        return
+    spec = obj.get("spec")
+    if spec is None:
+        return
+
+    def fail(why: str) -> errors.ApiError:
+        return errors.bad_request(f'{r.kind} in version "{r.version}" cannot be handled as a {r.kind}: {why}')
+
+    if not isinstance(spec, dict):
+        raise fail(f"json: cannot unmarshal {_json_type(spec)} into Go struct field Lease.spec of type v1.LeaseSpec")
+    for key in ("acquireTime", "renewTime"):
+        value = spec.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise fail(f"json: cannot unmarshal {_json_type(value)} into Go value of type string")
+        try:
+            spec[key] = parse_micro_time(value)
+        except ValueError as e:
+            raise fail(str(e)) from None
+    for key in ("leaseDurationSeconds", "leaseTransitions"):
+        value = spec.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise fail(f"json: cannot unmarshal {_json_type(value)} into Go struct field LeaseSpec.spec.{key} "
+                       "of type int32")
+    for key in ("holderIdentity", "preferredHolder", "strategy"):
+        value = spec.get(key)
+        if value is not None and not isinstance(value, str):
+            raise fail(f"json: cannot unmarshal {_json_type(value)} into Go struct field LeaseSpec.spec.{key} "
+                       "of type string")
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
 
 
 # ---- defaults: enough for the official client's strict deserialisation and for kubectl -----------
@@ -525,12 +624,29 @@ def _validate(r: Resource, obj: Obj, old: Obj | None) -> list[Cause]:
         return _validate_workload(obj, old)
     if r.plural == "services":
         return _validate_service(obj, old)
+    if r.plural == "leases":
+        return _validate_lease(obj)
     if r.plural == "pods":
         spec = obj.get("spec")
         if not isinstance(spec, dict):
             return [("spec.containers", "FieldValueRequired", "Required value")]
         return _validate_containers(spec, "spec")
     return []
+
+
+def _validate_lease(obj: Obj) -> list[Cause]:
+    """ValidateLeaseSpec (pkg/apis/coordination/validation)."""
+    spec = obj.get("spec") or {}
+    causes: list[Cause] = []
+    duration = spec.get("leaseDurationSeconds")
+    if duration is not None and duration <= 0:
+        causes.append(("spec.leaseDurationSeconds", "FieldValueInvalid",
+                       f"Invalid value: {duration}: must be greater than 0"))
+    transitions = spec.get("leaseTransitions")
+    if transitions is not None and transitions < 0:
+        causes.append(("spec.leaseTransitions", "FieldValueInvalid",
+                       f"Invalid value: {transitions}: must be greater than or equal to 0"))
+    return causes
 
 
 def _validate_containers(pod_spec: Obj, path: str) -> list[Cause]:

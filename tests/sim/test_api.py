@@ -233,9 +233,14 @@ def test_unknown_patch_type_is_415(apps_api: client.AppsV1Api, sim: SimCluster) 
 
 
 def test_generation_bumps_on_spec_changes_only(apps_api: client.AppsV1Api, sim: SimCluster) -> None:
-    apps_api.create_namespaced_deployment("default", deployment())
-    meta_only = apps_api.patch_namespaced_deployment("app", "default", {"metadata": {"annotations": {"a": "b"}}})
-    assert meta_only.metadata.generation == 1
+    apps_api.create_namespaced_deployment("default", deployment("app", {"app": "app"}))
+    # a ReplicaSet bumps only on spec changes; labels (metadata) do not
+    rs = deployment("rs", {"app": "rs"})
+    rs["kind"] = "ReplicaSet"
+    del rs["spec"]["replicas"]
+    sim.store.create("replicasets", {**rs, "metadata": {"name": "rs", "namespace": "default"}})
+    labelled = apps_api.patch_namespaced_replica_set("rs", "default", {"metadata": {"labels": {"a": "b"}}})
+    assert labelled.metadata.generation == 1
     current = sim.get("deployments", "default", "app")
     current["status"] = {"observedGeneration": 1, "replicas": 1}
     status_only = sim.store.update("deployments", current, subresource="status")
@@ -243,6 +248,28 @@ def test_generation_bumps_on_spec_changes_only(apps_api: client.AppsV1Api, sim: 
     spec = apps_api.patch_namespaced_deployment("app", "default", {"spec": {"replicas": 2}})
     assert spec.metadata.generation == 2
     assert int(spec.metadata.resource_version) > int(status_only["metadata"]["resourceVersion"])
+
+
+def test_deployment_generation_bumps_on_annotation_changes_but_not_on_the_controllers_revision(
+        apps_api: client.AppsV1Api, sim: SimCluster) -> None:
+    # pkg/registry/apps/deployment/strategy.go: annotation updates bump the generation (they are copied to
+    # the ReplicaSet); the controller writes deployment.kubernetes.io/revision through /status, which doesn't
+    apps_api.create_namespaced_deployment("default", deployment())
+    sim.wait_idle()
+    settled = sim.get("deployments", "default", "app")
+    assert settled["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "1"
+    assert settled["metadata"]["generation"] == 1
+    annotated = apps_api.patch_namespaced_deployment("app", "default", {"metadata": {"annotations": {"a": "b"}}})
+    assert annotated.metadata.generation == 2
+    labelled = apps_api.patch_namespaced_deployment("app", "default", {"metadata": {"labels": {"x": "y"}}})
+    assert labelled.metadata.generation == 2
+    sim.wait_idle()
+    assert sim.get("deployments", "default", "app")["status"]["observedGeneration"] == 2
+    # /status may change annotations but not labels (deploymentStatusStrategy)
+    via_status = apps_api.patch_namespaced_deployment_status(
+        "app", "default", {"metadata": {"labels": {"x": "z"}, "annotations": {"c": "d"}}})
+    assert via_status.metadata.labels["x"] == "y" and via_status.metadata.annotations["c"] == "d"
+    assert via_status.metadata.generation == 2
 
 
 def test_main_resource_update_cannot_change_status(apps_api: client.AppsV1Api) -> None:
@@ -296,3 +323,118 @@ def test_discovery_lists_served_groups(kubeconfig: Path) -> None:
     resources = {r.name for r in client.AppsV1Api(c).get_api_resources().resources}
     assert {"deployments", "deployments/scale", "deployments/status", "replicasets"} <= resources
     assert client.VersionApi(c).get_code().major == "1"
+
+
+# ---- Leases: typed decoding and validation (pkg/apis/coordination/validation, metav1.MicroTime) ----
+
+LEASES = "/apis/coordination.k8s.io/v1/namespaces/default/leases"
+
+
+def _raw(sim: SimCluster, method: str, path: str, body: bytes | None = None,
+         headers: dict[str, str] | None = None) -> requests.Response:
+    return requests.request(method, sim.url + path, data=body, timeout=5,
+                            headers={"Authorization": f"Bearer {sim.admin_token}", **(headers or {})})
+
+
+def _lease_body(name: str = "lock", **spec: Any) -> bytes:
+    return json.dumps({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                       "metadata": {"name": name}, "spec": spec}).encode()
+
+
+def test_lease_micro_times_must_be_rfc3339_micro_and_come_back_in_utc(sim: SimCluster) -> None:
+    ok = _raw(sim, "POST", LEASES, _lease_body(renewTime="2026-01-01T02:00:00.123456+02:00"),
+              {"Content-Type": "application/json"})
+    assert ok.status_code == 201 and ok.json()["spec"]["renewTime"] == "2026-01-01T00:00:00.123456Z"
+    bad = _raw(sim, "POST", LEASES, _lease_body("other", renewTime="2026-01-01T00:00:00Z"))
+    assert bad.status_code == 400 and bad.json()["reason"] == "BadRequest"
+    assert bad.json()["message"] == ('Lease in version "v1" cannot be handled as a Lease: parsing time '
+                                     '"2026-01-01T00:00:00Z" as "2006-01-02T15:04:05.000000Z07:00": '
+                                     'cannot parse "Z" as ".000000"')
+    wrong_type = _raw(sim, "POST", LEASES, _lease_body("third", leaseDurationSeconds="15"))
+    assert wrong_type.status_code == 400 and "of type int32" in wrong_type.json()["message"]
+
+
+def test_lease_duration_must_be_positive(sim: SimCluster) -> None:
+    resp = _raw(sim, "POST", LEASES, _lease_body(leaseDurationSeconds=0, leaseTransitions=-1))
+    assert resp.status_code == 422
+    assert resp.json()["message"] == (
+        'Lease.coordination.k8s.io "lock" is invalid: [spec.leaseDurationSeconds: Invalid value: 0: must be '
+        "greater than 0, spec.leaseTransitions: Invalid value: -1: must be greater than or equal to 0]")
+
+
+def test_put_to_a_missing_lease_creates_it(sim: SimCluster) -> None:
+    # leaseStrategy.AllowCreateOnUpdate is true
+    resp = _raw(sim, "PUT", f"{LEASES}/lock", _lease_body(holderIdentity="me", leaseDurationSeconds=15))
+    assert resp.status_code == 201 and sim.get("leases", "default", "lock")["spec"]["holderIdentity"] == "me"
+    missing = _raw(sim, "PUT", "/api/v1/namespaces/default/services/nope", json.dumps(
+        {"metadata": {"name": "nope"}, "spec": {"ports": [{"port": 80}]}}).encode())
+    assert missing.status_code == 404
+
+
+def test_create_with_a_resource_version_is_refused(sim: SimCluster) -> None:
+    # storage.ErrResourceVersionSetOnCreate is not an API status: a 500 without a reason
+    body = json.dumps({"metadata": {"name": "x", "resourceVersion": "7"}, "spec": {}}).encode()
+    resp = _raw(sim, "POST", LEASES, body)
+    assert resp.status_code == 500 and "reason" not in resp.json()
+    assert resp.json()["message"] == "resourceVersion should not be set on objects to be created"
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"propagationPolicy": "Sometimes"},
+     'propagationPolicy: Unsupported value: "Sometimes": supported values: "Foreground", "Background", "Orphan", "nil"'),
+    ({"propagationPolicy": "Orphan", "orphanDependents": True},
+     'propagationPolicy: Invalid value: "Orphan": orphanDependents and deletionPropagation cannot be both set'),
+])
+def test_delete_options_are_validated(sim: SimCluster, options: dict[str, Any], message: str) -> None:
+    sim.store.create("leases", {"metadata": {"name": "lock", "namespace": "default"}, "spec": {}})
+    resp = _raw(sim, "DELETE", f"{LEASES}/lock", json.dumps(options).encode())
+    assert resp.status_code == 422
+    assert resp.json()["message"] == f'DeleteOptions.meta.k8s.io "" is invalid: {message}'
+    assert "name" not in resp.json()["details"]
+    assert sim.get("leases", "default", "lock")
+
+
+# ---- malformed requests: always a Status answer, never a crash or a hang ----
+
+def test_request_bodies_are_decoded_by_content_type(sim: SimCluster) -> None:
+    yaml_body = b"apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {name: from-yaml}\nspec: {}\n"
+    assert _raw(sim, "POST", LEASES, yaml_body, {"Content-Type": "application/yaml"}).status_code == 201
+    resp = _raw(sim, "POST", LEASES, _lease_body("x"), {"Content-Type": "text/plain"})
+    assert resp.status_code == 415 and resp.json()["reason"] == "UnsupportedMediaType"
+    assert resp.json()["message"].startswith("the body of the request was in an unknown format - accepted media "
+                                             "types include: application/json, application/yaml")
+    bad_json = _raw(sim, "POST", LEASES, b"{nope", {"Content-Type": "application/json"})
+    assert bad_json.status_code == 400 and bad_json.json()["reason"] == "BadRequest"
+    deep = _raw(sim, "POST", LEASES, b"[" * 100000 + b"]" * 100000)
+    assert deep.status_code == 400
+
+
+def _send_raw(sim: SimCluster, request: bytes) -> bytes:
+    import socket
+    from urllib.parse import urlsplit
+    url = urlsplit(sim.url)
+    with socket.create_connection((url.hostname, url.port), timeout=5) as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while data := sock.recv(65536):
+            chunks.append(data)
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize("length, status", [("abc", b"400"), ("-5", b"400"), (str(3 * 1024 * 1024 + 1), b"413")])
+def test_bad_or_huge_content_length_is_answered_not_waited_for(sim: SimCluster, length: str, status: bytes) -> None:
+    reply = _send_raw(sim, f"POST {LEASES} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           f"Content-Length: {length}\r\n\r\n{{}}".encode())
+    assert reply.split(b" ")[1] == status
+    if status == b"413":
+        assert b"Request entity too large: limit is 3145728" in reply
+
+
+def test_chunked_request_body(sim: SimCluster) -> None:
+    body = _lease_body("chunked")
+    reply = _send_raw(sim, f"POST {LEASES} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           f"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n{len(body):x}\r\n".encode()
+                      + body + b"\r\n0\r\n\r\n")
+    assert reply.split(b" ")[1] == b"201"
+    assert sim.get("leases", "default", "chunked")

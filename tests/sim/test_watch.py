@@ -132,3 +132,39 @@ def test_objects_entering_and_leaving_a_label_selection_are_added_and_deleted(si
     events = raw_watch(sim, f"/apis/coordination.k8s.io/v1/namespaces/default/leases?watch=1&resourceVersion={rv}"
                             "&labelSelector=tier%3Dweb", 2)
     assert [e["type"] for e in events] == ["ADDED", "DELETED"]
+
+
+def test_an_object_leaving_the_selection_is_deleted_with_its_previous_content_and_the_event_rv(
+        sim: SimCluster) -> None:
+    # cache_watcher.go convertToWatchEvent: "return a delete event with the previous object content, but
+    # with the event's resource version"
+    rv = sim.store.resource_version
+    sim.store.create("leases", lease("a", {"tier": "web"}))
+    moved = sim.get("leases", "default", "a")
+    moved["metadata"]["labels"] = {"tier": "db"}
+    left = sim.store.update("leases", moved)
+    events = raw_watch(sim, f"/apis/coordination.k8s.io/v1/namespaces/default/leases?watch=1&resourceVersion={rv}"
+                            "&labelSelector=tier%3Dweb", 2)
+    assert [e["type"] for e in events] == ["ADDED", "DELETED"]
+    gone = events[1]["object"]["metadata"]
+    assert gone["labels"] == {"tier": "web"}
+    assert gone["resourceVersion"] == left["metadata"]["resourceVersion"]
+
+
+def test_too_old_message_names_the_newest_version_no_longer_served(sim: SimCluster) -> None:
+    # watch_cache.go: "too old resource version: %d (%d)", resourceVersion, oldest-1
+    sim.store.history_limit = 2
+    old_rv = sim.store.resource_version
+    for i in range(4):
+        sim.store.create("leases", lease(f"l{i}"))
+    oldest_kept = int(sim.store.resource_version) - 1
+    events = raw_watch(sim, f"/apis/coordination.k8s.io/v1/namespaces/default/leases?watch=1&resourceVersion={old_rv}", 1)
+    assert events[0]["object"]["message"] == f"too old resource version: {old_rv} ({oldest_kept - 1})"
+
+
+@pytest.mark.parametrize("query, code", [("fieldSelector=spec.holderIdentity%3Dx", 400),
+                                         ("timeoutSeconds=soon", 400)])
+def test_bad_watch_parameters_are_400_before_the_stream(sim: SimCluster, query: str, code: int) -> None:
+    resp = requests.get(f"{sim.url}/apis/coordination.k8s.io/v1/namespaces/default/leases?watch=1&{query}",
+                        headers={"Authorization": f"Bearer {sim.admin_token}"}, timeout=5)
+    assert resp.status_code == code and resp.json()["reason"] == "BadRequest"
