@@ -521,3 +521,18 @@ def test_headless_service_gets_a_headless_preview(sim: SimCluster, kubeconfig: P
     r = deploy(kubeconfig, V2)
     assert r.exit_code == 0, r.log
     assert sim.get("services", "default", "web-preview")["spec"]["clusterIP"] == "None"
+
+
+def test_a_switch_whose_outcome_cannot_be_learnt_exits_5(web: SimCluster, kubeconfig: Path) -> None:
+    armed: list[bool] = []
+
+    def api_goes_away(rec) -> None:  # type: ignore[no-untyped-def]
+        if rec.method == "PATCH" and rec.resource == "services" and rec.name == "web" and not armed:
+            armed.append(True)
+            web.faults.add(method="PATCH", path=r"/services/web$", drop=True, count=None)
+            web.faults.add(method="GET", path=r"/services/web$", status=503, count=None)
+
+    web.on_request(api_goes_away)
+    r = deploy(kubeconfig, V2)
+    assert r.exit_code == 5, r.log
+    assert "could not tell whether service/web switched" in r.log and "bluegreen status" in r.log
