@@ -10,10 +10,11 @@ from typing import Any
 
 Obj = dict[str, Any]
 
-# Waiting reasons that will not fix themselves: fail fast instead of waiting for the timeout. Reasons the
-# kubelet is still retrying (ErrImagePull on a registry hiccup, CreateContainerConfigError until a missing
-# ConfigMap appears) are left to the progress deadline; they turn into a back-off if they persist.
-FATAL_WAITING = {"ImagePullBackOff", "CrashLoopBackOff", "InvalidImageName", "ErrImageNeverPull"}
+# Waiting reasons that fail the release at once instead of at the timeout. ErrImagePull is among them
+# although the kubelet retries it: a wrong tag is by far the common cause, and failing before the switch
+# is always safe (re-run after a registry hiccup). CreateContainerConfigError is not: it clears by itself
+# when the missing ConfigMap or Secret appears, so it is left to the progress deadline.
+FATAL_WAITING = {"ErrImagePull", "ImagePullBackOff", "CrashLoopBackOff", "InvalidImageName", "ErrImageNeverPull"}
 
 
 @dataclass(frozen=True)

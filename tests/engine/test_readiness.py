@@ -162,10 +162,11 @@ def test_each_fatal_waiting_reason_is_a_problem(reason: str) -> None:
 
 
 def test_fatal_reasons_are_the_kubelets_give_up_ones() -> None:
-    assert {"ImagePullBackOff", "CrashLoopBackOff", "InvalidImageName", "ErrImageNeverPull"} == rd.FATAL_WAITING
+    assert {"ErrImagePull", "ImagePullBackOff", "CrashLoopBackOff", "InvalidImageName",
+            "ErrImageNeverPull"} == rd.FATAL_WAITING
 
 
-@pytest.mark.parametrize("reason", ["ErrImagePull", "CreateContainerConfigError"])
+@pytest.mark.parametrize("reason", ["CreateContainerConfigError", "ContainerCreating"])
 def test_reasons_the_kubelet_still_retries_are_not_yet_a_problem(reason: str) -> None:
     assert rd.pod_problem(pod(statuses=[waiting(reason)])) is None
 
