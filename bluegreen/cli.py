@@ -54,7 +54,7 @@ def connection_options(f: F) -> F:
         opt("--output-file", type=click.Path(dir_okay=False),
             help="Also write the outputs here as dotenv (ACTIVE_COLOR=green), e.g. a GitLab dotenv report."),
         opt("--json", "json_out", is_flag=True, help="Print the outcome as one JSON object on stdout."),
-        opt("--debug", is_flag=True, help="Log each API call and show stack traces (never secrets)."),
+        opt("--debug", is_flag=True, help="Log failed API calls and their retries, and show stack traces (never secrets)."),
     ]):
         f = o(f)
     return f
