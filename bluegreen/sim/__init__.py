@@ -30,12 +30,16 @@ __all__ = ["ApiError", "Fault", "Faults", "RequestRecord", "SimCluster", "User"]
 
 class SimCluster:
     def __init__(self, ready_delay: float = 0.0, clock: Clock | None = None, auth: bool = False,
-                 rbac: bool = False) -> None:
+                 rbac: bool = False, termination_delay: float | None = None) -> None:
+        """``termination_delay``: how long a deleted pod stays Terminating on the clock (None: as long as
+        ``ready_delay``); 0 removes deleted pods at once, with no Terminating state at all."""
         self._own_clock = clock is None
         self.clock: Clock = clock or RealClock()
-        self.store = Store(self.clock)
+        self.termination_delay = max(0.0, ready_delay if termination_delay is None else termination_delay)
+        self.store = Store(self.clock, graceful_pods=self.termination_delay > 0)
         self.apps = AppRegistry()
-        self.controllers = Controllers(self.store, self.clock, self.apps, ready_delay=ready_delay)
+        self.controllers = Controllers(self.store, self.clock, self.apps, ready_delay=ready_delay,
+                                       termination_delay=self.termination_delay)
         self.faults = Faults()
         self.auth = Auth(enabled=auth or rbac, rbac=rbac)
         self.server = SimServer(self.store, self.apps, self.auth, self.faults)
@@ -110,8 +114,10 @@ class SimCluster:
     def get(self, resource: str, namespace: str | None, name: str) -> Obj:
         return self.store.get(resource, namespace, name)
 
-    def delete(self, resource: str, namespace: str | None, name: str) -> Obj:
-        return self.store.delete(resource, namespace, name)
+    def delete(self, resource: str, namespace: str | None, name: str,
+               grace_period: int | None = None) -> Obj:
+        """Like a DELETE: a pod turns Terminating (unless ``grace_period=0`` or termination_delay is 0)."""
+        return self.store.delete(resource, namespace, name, grace_period=grace_period)
 
     def wait_idle(self, timeout: float = 5.0) -> None:
         self.controllers.wait_idle(timeout)

@@ -11,8 +11,10 @@ workqueue) and reconciles, writing through the Store as the real controllers wri
 - events                 core/v1 Events for the notable transitions
 
 Modelled on kubernetes/kubernetes pkg/controller/{deployment,replicaset,endpoint,endpointslice} and the
-kubelet's status wording. Known differences: minReadySeconds is treated as 0; pods are deleted at once
-(no Terminating); no orphan adoption; proportional scaling during a rollout is simplified.
+kubelet's status wording. A deleted pod stays Terminating for ``termination_delay`` (the store marks it,
+the kubelet part removes it). Known differences: minReadySeconds is treated as 0; a terminating pod turns
+not Ready at once (a real kubelet keeps probing readiness until its containers stop); no orphan adoption;
+proportional scaling during a rollout is simplified.
 """
 
 from __future__ import annotations
@@ -169,9 +171,18 @@ def _is_pod_ready(pod: Obj) -> bool:
     return False
 
 
+def _is_pod_terminal(pod: Obj) -> bool:
+    return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+
+
+def _is_pod_terminating(pod: Obj) -> bool:
+    """Being deleted and not finished yet: what the controllers count as terminatingReplicas."""
+    return bool(pod["metadata"].get("deletionTimestamp")) and not _is_pod_terminal(pod)
+
+
 def _is_pod_active(pod: Obj) -> bool:
-    return ((pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
-            and not pod["metadata"].get("deletionTimestamp"))
+    """controller.IsPodActive: neither finished nor being deleted."""
+    return not _is_pod_terminal(pod) and not pod["metadata"].get("deletionTimestamp")
 
 
 # ---- the work queue ----------------------------------------------------------------------------
@@ -254,17 +265,20 @@ class _ContainerView:
 
 class Controllers:
     def __init__(self, store: Store, clock: Clock, apps: AppRegistry, ready_delay: float = 0.0, *,
-                 crash_backoff: float = 10.0) -> None:
+                 crash_backoff: float = 10.0, termination_delay: float | None = None) -> None:
         self.store = store
         self.clock = clock
         self.apps = apps
         self.ready_delay = max(0.0, ready_delay)
+        # how long a deleted pod's containers take to stop (never longer than its grace period)
+        self.termination_delay = self.ready_delay if termination_delay is None else max(0.0, termination_delay)
         # the kubelet's first restart back-off; it doubles up to five minutes
         self.crash_backoff = crash_backoff
         self.errors: list[str] = []  # unexpected exceptions in reconciles, for tests to assert on
         self._queue = _WorkQueue()
         self._timers: set[tuple[Key, float]] = set()
         self._runtime: dict[tuple[str, str], _PodRuntime] = {}
+        self._kill_at: dict[tuple[str, str], tuple[str, float]] = {}  # terminating pod -> (uid, removal time)
         self._events: dict[tuple[str, str, str], tuple[str, str]] = {}
         self._ip_seq = 0
         self._node_seq = 0
@@ -388,6 +402,11 @@ class Controllers:
             owner = _controller_name(obj, "ReplicaSet")
             if owner:
                 add(("replicaset", ns, owner))
+                rs = self.store.get_shared("replicasets", ns, owner) if event_type == "DELETED" else None
+                deployment = _controller_name(rs, "Deployment") if rs is not None else None
+                if deployment:
+                    # deletePod: a Recreate rollout waits until the old pods are gone
+                    add(("deployment", ns, deployment))
             for svc in self._services_selecting(event_type, ns, name, meta.get("labels") or {}):
                 add(("service", ns, svc))
         elif resource == "services":
@@ -579,7 +598,8 @@ class Controllers:
             if _replicas(rs) > 0:
                 self._scale_rs(d, rs, 0)
                 scaled = True
-        old_pods_running = scaled or any(_status_int(rs, "replicas") > 0 for rs in old_rss)
+        old_pods_running = scaled or any(_status_int(rs, "replicas") > 0 for rs in old_rss) \
+            or self._old_pods_exist(old_rss)
         if old_pods_running:
             self._sync_deployment_status(d, new_rs, old_rss)
             return
@@ -592,6 +612,16 @@ class Controllers:
         if _is_complete(d, _calculate_status(d, new_rs, old_rss)):
             self._cleanup(d, old_rss)
         self._sync_deployment_status(d, new_rs, old_rss)
+
+    def _old_pods_exist(self, old_rss: list[Obj]) -> bool:
+        """recreate.go oldPodsRunning: any pod of an old ReplicaSet not Succeeded/Failed, terminating
+        ones included, so that the new pods start only once the old ones are gone."""
+        if not old_rss:
+            return False
+        uids = {rs["metadata"]["uid"] for rs in old_rss}
+        ns = old_rss[0]["metadata"]["namespace"]
+        return any(controller_uid(p) in uids and not _is_pod_terminal(p)
+                   for p in self.store.list("pods", ns, copy_items=False)[0])
 
     def _scale(self, d: Obj, new_rs: Obj | None, old_rss: list[Obj]) -> None:
         """sync.go scale: a replicas change. One active ReplicaSet takes the new size; during a rolling
@@ -863,8 +893,10 @@ class Controllers:
                 return
             raise
         uid = rs["metadata"]["uid"]
-        pods = [p for p in self.store.list("pods", ns, copy_items=False)[0]
-                if controller_uid(p) == uid and _is_pod_active(p)]
+        owned = [p for p in self.store.list("pods", ns, copy_items=False)[0] if controller_uid(p) == uid]
+        # FilterActivePods: a terminating pod no longer counts, so its replacement is created at once
+        pods = [p for p in owned if _is_pod_active(p)]
+        terminating = sum(1 for p in owned if _is_pod_terminating(p))
         want = _replicas(rs)
         diff = len(pods) - want
         if diff < 0:
@@ -892,9 +924,10 @@ class Controllers:
             "readyReplicas": ready,
             # minReadySeconds is treated as 0: ready pods are available at once
             "availableReplicas": ready,
+            "terminatingReplicas": terminating,
             "observedGeneration": rs["metadata"].get("generation", 1),
         })
-        _omit_zero(status, "fullyLabeledReplicas", "readyReplicas", "availableReplicas")
+        _omit_zero(status, "fullyLabeledReplicas", "readyReplicas", "availableReplicas", "terminatingReplicas")
         if status != (rs.get("status") or {}):
             rs["status"] = status
             self.store.update("replicasets", rs, subresource="status")
@@ -938,8 +971,12 @@ class Controllers:
         if pod is None or (runtime is not None and runtime.uid != pod["metadata"]["uid"]):
             self._runtime.pop((ns, name), None)
             if pod is None:
+                self._kill_at.pop((ns, name), None)
                 return
         pod = copy.deepcopy(pod)
+        if _is_pod_terminating(pod):
+            self._stop_pod(pod)
+            return
         if not _is_pod_active(pod):
             return
         node = pod["spec"].get("nodeName")
@@ -964,6 +1001,39 @@ class Controllers:
         changes = [v.next_change for _, v in views if v.next_change is not None]
         if changes:
             self._schedule(min(changes), ("pod", ns, name))
+
+    def _stop_pod(self, pod: Obj) -> None:
+        """A pod being deleted: its containers get SIGTERM and stop after ``termination_delay`` (SIGKILL at
+        the end of the grace period at the latest); it is not ready meanwhile; once they have stopped the
+        kubelet deletes the pod for good (grace period 0), as the real one does in its status manager."""
+        ns, name, uid = pod["metadata"]["namespace"], pod["metadata"]["name"], pod["metadata"]["uid"]
+        now = self.clock.now()
+        known = self._kill_at.get((ns, name))
+        if known is None or known[0] != uid:
+            deadline = parse_time(pod["metadata"].get("deletionTimestamp"))
+            kill_at = now + self.termination_delay
+            if deadline is not None:
+                kill_at = min(kill_at, max(deadline, now))
+            known = (uid, kill_at)
+            self._kill_at[(ns, name)] = known
+            rt = self._runtime.get((ns, name))
+            for c in pod["spec"].get("containers") or []:
+                self._event(pod, "Normal", "Killing", f"Stopping container {c['name']}", "kubelet",
+                            rt.node if rt else pod["spec"].get("nodeName"), f"spec.containers{{{c['name']}}}")
+        if now >= known[1]:
+            self._kill_at.pop((ns, name), None)
+            self._runtime.pop((ns, name), None)
+            try:
+                self.store.delete("pods", ns, name, grace_period=0, precondition_uid=uid)
+            except ApiError as e:
+                if e.code not in (404, 409):
+                    raise
+            return
+        status = _terminating_status(pod.get("status") or {}, self.clock.isoformat())
+        if status != pod.get("status"):
+            pod["status"] = status
+            self.store.update("pods", pod, subresource="status")
+        self._schedule(known[1], ("pod", ns, name))
 
     def _new_runtime(self, pod: Obj, node: str) -> _PodRuntime:
         status = pod.get("status") or {}
@@ -1115,8 +1185,10 @@ class Controllers:
         selector = (svc.get("spec") or {}).get("selector")
         if not selector:
             return  # Endpoints of a Service without a selector are the user's to manage
+        # ShouldPodBeInEndpoints(pod, includeTerminating=True): terminating pods stay, flagged, in the
+        # EndpointSlices; the Endpoints controller keeps them only with publishNotReadyAddresses
         selected = [p for p in self.store.list("pods", ns, copy_items=False)[0]
-                    if _is_pod_active(p) and (p.get("status") or {}).get("podIP")
+                    if not _is_pod_terminal(p) and (p.get("status") or {}).get("podIP")
                     and map_selector_matches(selector, p["metadata"].get("labels") or {})]
         selected.sort(key=lambda p: _ip_key(p["status"]["podIP"]))
         self._sync_endpoints(svc, selected)
@@ -1125,14 +1197,17 @@ class Controllers:
     def _sync_endpoints(self, svc: Obj, pods: list[Obj]) -> None:
         ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
         groups: dict[tuple[tuple[str, int, str], ...], Obj] = {}
+        publish_not_ready = bool(svc["spec"].get("publishNotReadyAddresses"))
         for pod in pods:
+            if _is_pod_terminating(pod) and not publish_not_ready:
+                continue  # ShouldPodBeInEndpoints(pod, service.Spec.PublishNotReadyAddresses)
             ports = _resolve_ports(svc, pod)
             if not ports:
                 continue
             subset = groups.setdefault(tuple(ports), {"addresses": [], "notReadyAddresses": []})
             addr = {"ip": pod["status"]["podIP"], "nodeName": pod["spec"].get("nodeName"),
                     "targetRef": _target_ref(pod)}
-            ready = _is_pod_ready(pod) or bool(svc["spec"].get("publishNotReadyAddresses"))
+            ready = _is_pod_ready(pod) or publish_not_ready
             subset["addresses" if ready else "notReadyAddresses"].append(addr)
         subsets = []
         for port_key, subset in groups.items():
@@ -1169,11 +1244,9 @@ class Controllers:
         for pod in pods:
             ports = _resolve_ports(svc, pod)
             if ports:
-                serving = _is_pod_ready(pod)
-                ready = serving or bool(svc["spec"].get("publishNotReadyAddresses"))
                 groups.setdefault(tuple(ports), []).append({
                     "addresses": [pod["status"]["podIP"]],
-                    "conditions": {"ready": ready, "serving": serving, "terminating": False},
+                    "conditions": endpoint_conditions(pod, bool(svc["spec"].get("publishNotReadyAddresses"))),
                     "targetRef": _target_ref(pod), "nodeName": pod["spec"].get("nodeName"),
                 })
         if not groups:
@@ -1360,9 +1433,11 @@ def _calculate_status(d: Obj, new_rs: Obj | None, old_rss: list[Obj]) -> Obj:
         "availableReplicas": available,
         # may be more than replicas - available while surging, as in the real controller
         "unavailableReplicas": max(_replicas(d) - available, 0),
+        # DeploymentReplicaSetTerminatingReplicas (beta, on by default since 1.35)
+        "terminatingReplicas": sum(_status_int(rs, "terminatingReplicas") for rs in all_rss),
     })
     return _omit_zero(status, "replicas", "updatedReplicas", "readyReplicas", "availableReplicas",
-                      "unavailableReplicas")
+                      "unavailableReplicas", "terminatingReplicas")
 
 
 def _is_complete(d: Obj, status: Obj) -> bool:
@@ -1428,6 +1503,30 @@ def _ip_key(ip: str) -> tuple[int, ...]:
         return tuple(int(x) for x in ip.split("."))
     except ValueError:
         return (0,)
+
+
+def endpoint_conditions(pod: Obj, publish_not_ready: bool) -> Obj:
+    """An EndpointSlice endpoint's conditions (endpointslice utils.go podToEndpoint): serving follows the
+    pod's Ready condition; a terminating pod is never ready unless the Service publishes not-ready
+    addresses."""
+    serving = _is_pod_ready(pod)
+    terminating = bool(pod["metadata"].get("deletionTimestamp"))
+    return {"ready": publish_not_ready or (serving and not terminating), "serving": serving,
+            "terminating": terminating}
+
+
+def _terminating_status(old: Obj, now_iso: str) -> Obj:
+    """A terminating pod's status: its containers are stopping, so none is ready, nor is the pod."""
+    status = copy.deepcopy(old)
+    statuses = status.get("containerStatuses") or []
+    for cs in statuses:
+        cs["ready"] = False
+    names = " ".join(cs.get("name", "") for cs in statuses)
+    for c in status.get("conditions") or []:
+        if c.get("type") in ("Ready", "ContainersReady") and c.get("status") != "False":
+            c.update({"status": "False", "lastTransitionTime": now_iso, "reason": "ContainersNotReady",
+                      "message": f"containers with unready status: [{names}]"})
+    return status
 
 
 def _target_ref(pod: Obj) -> Obj:

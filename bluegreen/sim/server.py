@@ -835,9 +835,10 @@ class _Handler(BaseHTTPRequestHandler):
         propagation = policy or ("Orphan" if orphan else "Background")
         pre = opts.get("preconditions") or {}
         gone = self.server.sim.store.delete(r.plural, info.namespace, info.name or "", propagation=propagation,
-                                            precondition_rv=pre.get("resourceVersion"), precondition_uid=pre.get("uid"))
+                                            precondition_rv=pre.get("resourceVersion"), precondition_uid=pre.get("uid"),
+                                            grace_period=self._grace_period(opts))
         if r.plural in ("pods", "namespaces"):
-            # these kinds answer with the object (graceful deletion on the real server); we delete at once
+            # these kinds answer with the object: a pod still Terminating, or as it was when it went
             self._send_json(200, gone)
             return
         details: dict[str, Any] = {"name": info.name, "kind": r.plural, "uid": gone["metadata"]["uid"]}
@@ -845,6 +846,21 @@ class _Handler(BaseHTTPRequestHandler):
             details["group"] = r.group
         self._send_json(200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                               "details": details})
+
+    def _grace_period(self, opts: dict[str, Any]) -> int | None:
+        """DeleteOptions.gracePeriodSeconds, from the query (kubectl --grace-period) or the body."""
+        raw = self.query.get("gracePeriodSeconds")
+        if raw is not None:
+            try:
+                return int(raw)
+            except ValueError:
+                raise errors.bad_request(f'strconv.ParseInt: parsing "{raw}": invalid syntax') from None
+        value = opts.get("gracePeriodSeconds")
+        if value is None:
+            return None
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise errors.bad_request("DeleteOptions.gracePeriodSeconds must be an integer")
+        return value
 
     # ---- watch ----
 
@@ -990,7 +1006,8 @@ class _Handler(BaseHTTPRequestHandler):
             ref = a.get("targetRef") or {}
             if ref.get("kind") == "Pod":
                 pod_obj = sim.store.get_shared("pods", ref.get("namespace") or info.namespace, ref.get("name", ""))
-                if pod_obj is not None:
+                # never a terminating pod, even one a publishNotReadyAddresses Service still lists
+                if pod_obj is not None and not pod_obj["metadata"].get("deletionTimestamp"):
                     pods.append(pod_obj)
         if not pods:
             raise errors.service_unavailable(f'no endpoints available for service "{info.name}"')

@@ -100,8 +100,11 @@ def _selector_matches_labels(sel: dict[str, Any], labels: dict[str, str]) -> boo
 class Store:
     """Thread-safe object store with one global resourceVersion counter and a bounded watch history."""
 
-    def __init__(self, clock: Clock | None = None, history: int = 2000) -> None:
+    def __init__(self, clock: Clock | None = None, history: int = 2000, *, graceful_pods: bool = False) -> None:
         self.clock: Clock = clock or RealClock()
+        # pods are deleted gracefully (deletionTimestamp set, Terminating until the kubelet removes them);
+        # off, a deleted pod vanishes at once, as if its kubelet had confirmed in no time
+        self.graceful_pods = graceful_pods
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._objects: dict[tuple[str, str, str], Obj] = {}
@@ -233,7 +236,7 @@ class Store:
                 meta["generation"] = 1
             else:
                 meta.pop("generation", None)
-            for k in ("deletionTimestamp", "selfLink"):
+            for k in ("deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
                 meta.pop(k, None)
             self._commit("ADDED", resource, key, new)
         return self._publish("ADDED", resource, new)
@@ -277,7 +280,8 @@ class Store:
                 else:
                     meta.pop("namespace", None)
                 # fields the server owns: the client cannot change them with a PUT
-                for k in ("uid", "creationTimestamp", "generation", "deletionTimestamp"):
+                for k in ("uid", "creationTimestamp", "generation", "deletionTimestamp",
+                          "deletionGracePeriodSeconds"):
                     if k in old["metadata"]:
                         meta[k] = old["metadata"][k]
                     else:
@@ -303,13 +307,16 @@ class Store:
 
     def delete(self, resource: str, namespace: str | None, name: str, *,
                propagation: str = "Background", precondition_rv: str | None = None,
-               precondition_uid: str | None = None) -> Obj:
-        """Delete now (no finalizers, no grace period: we differ from the real server there) and cascade
-        to dependents whose ownerReferences point at it. ``propagation="Orphan"`` keeps dependents."""
+               precondition_uid: str | None = None, grace_period: int | None = None) -> Obj:
+        """Delete and cascade to dependents whose ownerReferences point at it (``propagation="Orphan"``
+        keeps them). Objects go at once (no finalizers: we differ from the real server there), except
+        pods when ``graceful_pods`` is on: those turn Terminating (see ``_terminate``) and the kubelet
+        removes them later. ``grace_period`` is DeleteOptions.gracePeriodSeconds (0: remove now)."""
         r = by_plural(resource)
         ns = self._ns(r, namespace)
+        key = (resource, ns, name)
         with self._lock:
-            old = self._objects.get((resource, ns, name))
+            old = self._objects.get(key)
             if old is None:
                 raise errors.not_found(resource, r.group, name)
             if precondition_uid and precondition_uid != old["metadata"]["uid"]:
@@ -320,20 +327,29 @@ class Store:
                 raise errors.conflict(resource, r.group, name,
                                       f"Precondition failed: ResourceVersion in precondition: {precondition_rv}, "
                                       f"ResourceVersion in object meta: {old['metadata']['resourceVersion']}")
-            gone = self._remove(resource, ns, name)
-            removed = [gone]
-            if resource == "namespaces":
-                for key in [k for k in self._objects if k[1] == name and by_plural(k[0]).namespaced]:
-                    removed.append(self._remove(*key))
-            uid = old["metadata"]["uid"]
-            if propagation == "Orphan":
-                orphaned = self._orphan(uid)
+            marked = self._terminate(old, grace_period) if resource == "pods" and self.graceful_pods else None
+            if marked is not None:
+                if marked is not old:
+                    self._commit("MODIFIED", resource, key, marked)
             else:
-                orphaned = []
-                removed.extend(self._cascade([uid]))
+                gone = self._remove(resource, ns, name)
+                removed = [gone]
+                if resource == "namespaces":
+                    for k in [k for k in self._objects if k[1] == name and by_plural(k[0]).namespaced]:
+                        removed.append(self._remove(*k))
+                uid = old["metadata"]["uid"]
+                if propagation == "Orphan":
+                    modified = self._orphan(uid)
+                else:
+                    more, modified = self._cascade([uid])
+                    removed.extend(more)
+        if marked is not None:
+            if marked is not old:
+                self._publish("MODIFIED", resource, marked)
+            return copy.deepcopy(marked)
         for res, obj in removed:
             self._publish("DELETED", res, obj)
-        for res, obj in orphaned:
+        for res, obj in modified:
             self._publish("MODIFIED", res, obj)
         return copy.deepcopy(gone[1])
 
@@ -363,9 +379,11 @@ class Store:
         self._commit("DELETED", resource, (resource, ns, name), snapshot)
         return resource, snapshot
 
-    def _cascade(self, uids: Iterable[str]) -> Changes:
-        """Delete dependents of the given (now deleted) owners, recursively (the garbage collector's job)."""
+    def _cascade(self, uids: Iterable[str]) -> tuple[Changes, Changes]:
+        """Delete dependents of the given (now deleted) owners, recursively (the garbage collector's job,
+        with a plain delete: pods turn Terminating when ``graceful_pods`` is on). Returns (removed, modified)."""
         removed: Changes = []
+        modified: Changes = []
         pending = list(uids)
         while pending:
             uid = pending.pop()
@@ -373,9 +391,51 @@ class Store:
             for key, obj in list(self._objects.items()):
                 refs = obj["metadata"].get("ownerReferences") or []
                 if any(ref.get("uid") == uid for ref in refs) and not any(ref.get("uid") in live for ref in refs):
-                    removed.append(self._remove(*key))
-                    pending.append(obj["metadata"]["uid"])
-        return removed
+                    marked = self._terminate(obj, None) if key[0] == "pods" and self.graceful_pods else None
+                    if marked is None:
+                        removed.append(self._remove(*key))
+                        pending.append(obj["metadata"]["uid"])
+                    elif marked is not obj:
+                        self._commit("MODIFIED", key[0], key, marked)
+                        modified.append((key[0], marked))
+        return removed, modified
+
+    def _terminate(self, pod: Obj, grace_period: int | None) -> Obj | None:
+        """Graceful deletion of a pod, as the pod registry does it (pkg/registry/core/pod/strategy.go
+        CheckGracefulDelete, then rest.BeforeDelete): the grace period is the one asked for, else
+        spec.terminationGracePeriodSeconds; 0 for a pod not bound to a node or already Succeeded/Failed.
+        Returns None when the pod must go now, the same dict when nothing changes (a graceful deletion
+        is pending and no shorter period was asked for), else the pod with deletionTimestamp = now + grace
+        period and deletionGracePeriodSeconds set. Caller holds the lock."""
+        meta = pod["metadata"]
+        current = meta.get("deletionGracePeriodSeconds")
+        if meta.get("deletionTimestamp"):
+            if not current:
+                return None
+            if grace_period is None or grace_period >= int(current):
+                return pod
+            if grace_period <= 0:
+                return None
+            # only a shorter period may be asked for: the deadline moves back by the difference
+            start = _parse_timestamp(meta["deletionTimestamp"]) - int(current)
+            return self._with_deletion(pod, start, grace_period)
+        if grace_period is None:
+            grace_period = int((pod.get("spec") or {}).get("terminationGracePeriodSeconds") or 0)
+        if not (pod.get("spec") or {}).get("nodeName"):
+            grace_period = 0
+        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            grace_period = 0
+        if grace_period < 0:
+            grace_period = 1
+        if grace_period == 0:
+            return None
+        return self._with_deletion(pod, self.clock.now(), grace_period)
+
+    def _with_deletion(self, pod: Obj, start: float, grace_period: int) -> Obj:
+        new = copy.deepcopy(pod)
+        new["metadata"]["deletionTimestamp"] = self.clock.isoformat(start + grace_period)
+        new["metadata"]["deletionGracePeriodSeconds"] = grace_period
+        return new
 
     def _orphan(self, uid: str) -> Changes:
         changed: Changes = []
@@ -402,6 +462,11 @@ class Store:
     def allocate_cluster_ip(self) -> str:
         n = next(self._ip_seq)
         return f"10.96.{n // 250}.{n % 250 + 1}"
+
+
+def _parse_timestamp(value: str) -> float:
+    from datetime import UTC, datetime
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
 
 
 def _bumps_generation(r: Resource, new: Obj, old: Obj) -> bool:

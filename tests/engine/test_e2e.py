@@ -536,3 +536,22 @@ def test_a_switch_whose_outcome_cannot_be_learnt_exits_5(web: SimCluster, kubeco
     r = deploy(kubeconfig, V2)
     assert r.exit_code == 5, r.log
     assert "could not tell whether service/web switched" in r.log and "bluegreen status" in r.log
+
+
+def test_releases_with_pods_that_linger_terminating(tmp_path: Path) -> None:
+    """As on a real cluster, replaced pods stay Terminating for a while: the gates must not count them."""
+    cluster = SimCluster(ready_delay=0.0, termination_delay=0.3).start()
+    try:
+        kubeconfig = cluster.write_kubeconfig(tmp_path / "kubeconfig")
+        cluster.seed_app(name="web", image=V1, replicas=2, color="blue")
+        assert deploy(kubeconfig, V2).exit_code == 0
+        r = deploy(kubeconfig, V3, "--smoke-path", "/healthz")  # updates blue in place: its old pods terminate
+        assert r.exit_code == 0, r.log
+        assert selector(cluster)["version"] == "blue"
+        served = {p for p in endpoint_pods(cluster)}
+        items, _ = cluster.store.list("pods", "default", label_selector="app=web,version=blue")
+        images = {p["metadata"]["name"]: p["spec"]["containers"][0]["image"] for p in items
+                  if not p["metadata"].get("deletionTimestamp")}
+        assert served and all(images.get(name) == V3 for name in served)
+    finally:
+        cluster.stop()
