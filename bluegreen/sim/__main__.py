@@ -20,10 +20,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="where to write a kubeconfig for this cluster (default: sim.kubeconfig)")
     parser.add_argument("--ready-delay", type=float, default=1.0,
                         help="seconds a new pod takes to become ready (default: 1.0)")
+    parser.add_argument("--termination-delay", type=float, default=None,
+                        help="seconds a deleted pod stays Terminating (default: the ready delay)")
     parser.add_argument("--no-seed", action="store_true", help="start empty instead of with the sample app 'web'")
     args = parser.parse_args(argv)
 
-    sim = SimCluster(ready_delay=args.ready_delay).start(args.host, args.port)
+    sim = SimCluster(ready_delay=args.ready_delay, termination_delay=args.termination_delay).start(args.host, args.port)
     try:
         kubeconfig = sim.write_kubeconfig(args.kubeconfig_out)
         if not args.no_seed:
