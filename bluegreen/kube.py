@@ -183,9 +183,9 @@ class Kube:
                 content_type: str | None = None, timeout: Any = (10, 30), attempts: int | None = None) -> Obj:
         """One API call, retried with capped exponential backoff on 429/5xx/connection errors.
 
-        Every write we make carries a precondition (resourceVersion, a JSON-patch test, or create's
-        AlreadyExists), so retrying one whose reply was lost is safe: the retry fails cleanly and the
-        caller re-reads to learn whether the first attempt landed.
+        Every write we make is safe to repeat: it carries a precondition (resourceVersion, a JSON-patch
+        test, or create's AlreadyExists), so a retry after a lost reply fails cleanly and the caller
+        re-reads to learn whether the first attempt landed; or it is idempotent (scale to a count, delete).
         """
         import urllib3
 
