@@ -107,13 +107,7 @@ def deploy(s: DeploySettings, kube: Kube, log: StepLog, outcome: Outcome) -> Out
         log.info("dry-run: nothing was changed")
         return outcome
 
-    lock = ReleaseLock(kube, s.common.service, duration=s.lock_duration)
-    try:
-        with log.step("lock"):
-            overridden = lock.acquire(force=s.force_unlock)
-            if overridden:
-                log.warning(f"--force-unlock: took lease/{lock.name} from {overridden}")
-            log.info(f"lease/{lock.name} acquired by {lock.identity}")
+    with r.locked(s.common.service, duration=s.lock_duration, force=s.force_unlock) as lock:
         # A release that switched between our read and the lock changes which colour is idle: plan again.
         now = r.read_service(s.common.service)
         if now["metadata"].get("resourceVersion") != seen.service["metadata"].get("resourceVersion"):
@@ -131,10 +125,6 @@ def deploy(s: DeploySettings, kube: Kube, log: StepLog, outcome: Outcome) -> Out
                 _after_switch(r, s, plan.target_name, st.read_state(seen.service).previous_replicas)
             return _unchanged(r, plan, seen, outcome)
         _release(r, s, plan, seen, checks, lock)
-    finally:
-        warning = lock.release()
-        if warning:
-            log.warning(warning)
     return outcome
 
 

@@ -28,6 +28,7 @@ from bluegreen.errors import (
     Unverified,
 )
 from bluegreen.kube import APPS, CORE, DISCOVERY, JSON_PATCH, ApiFailure, Informer, Kube
+from bluegreen.lock import ReleaseLock
 from bluegreen.log import StepLog
 from bluegreen.report import Outcome, run_url
 from bluegreen.smoke import HttpTarget
@@ -63,6 +64,22 @@ class Release:
 
     def deployments(self) -> list[Obj]:
         return list(self.kube.list_objects(APPS, "deployments").get("items") or [])
+
+    @contextmanager
+    def locked(self, service: str, *, duration: float, force: bool) -> Iterator[ReleaseLock]:
+        """The release lock for the block: taken (or forced, saying from whom), always given back."""
+        lock = ReleaseLock(self.kube, service, duration=duration)
+        try:
+            with self.log.step("lock"):
+                overridden = lock.acquire(force=force)
+                if overridden:
+                    self.log.warning(f"--force-unlock: took lease/{lock.name} from {overridden}")
+                self.log.info(f"lease/{lock.name} acquired by {lock.identity}")
+            yield lock
+        finally:
+            warning = lock.release()
+            if warning:
+                self.log.warning(warning)
 
     # ------------------------------------------------------------------------------------------- waits
 

@@ -7,7 +7,6 @@ from bluegreen import plan as pl
 from bluegreen import state as st
 from bluegreen.errors import ConcurrentChange, ReleaseFailed, Unverified
 from bluegreen.kube import APPS, MERGE_PATCH, Kube
-from bluegreen.lock import ReleaseLock
 from bluegreen.log import StepLog
 from bluegreen.release import ENDPOINTS_TIMEOUT, Release, now_iso
 from bluegreen.report import Outcome
@@ -31,11 +30,7 @@ def rollback(s: RollbackSettings, kube: Kube, log: StepLog, outcome: Outcome) ->
             log.info(f"dry-run: {line}")
         return outcome
 
-    lock = ReleaseLock(kube, name, duration=s.lock_duration)
-    try:
-        overridden = lock.acquire(force=s.force_unlock)
-        if overridden:
-            log.warning(f"--force-unlock: took lease/{lock.name} from {overridden}")
+    with r.locked(name, duration=s.lock_duration, force=s.force_unlock) as lock:
         to_selector = pl.selector_with(pl.selector_of(service), plan.color_label, plan.to_color)
         with r.colour_pods(to_selector) as pods:
             target = plan.to_deployment
@@ -70,10 +65,6 @@ def rollback(s: RollbackSettings, kube: Kube, log: StepLog, outcome: Outcome) ->
             except ReleaseFailed as e:
                 raise Unverified(f"switched back to {plan.to_color}, but its endpoints did not follow: {e}",
                                  hint="look now: bluegreen status") from None
-    finally:
-        warning = lock.release()
-        if warning:
-            log.warning(warning)
     outcome.result = "rolled-back"
     outcome.message = f"rolled back: {plan.to_image} is live on {plan.to_color}"
     log.info(outcome.message)
