@@ -227,6 +227,7 @@ def test_never_ready_green_fails_on_the_progress_deadline(kubeconfig_fake: tuple
     def advance_once_watching(rec) -> None:  # type: ignore[no-untyped-def]
         # When the engine starts watching green's rollout, jump past the progress deadline.
         if rec.resource == "deployments" and "watch" in rec.query and "web-green" in rec.query:
+            sim.wait_idle()  # the controller must have seen green (and set its deadline timer) first
             clock.advance(601)
 
     sim.on_request(advance_once_watching)
