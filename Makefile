@@ -22,6 +22,7 @@ test: venv
 
 lint: venv
 	$(BIN)/ruff check bluegreen tests bench entrypoint.py
+	$(BIN)/ruff format --check bluegreen tests bench entrypoint.py
 	$(BIN)/mypy bluegreen entrypoint.py
 	bash .ci/lint-ci-files.sh $(BIN)
 

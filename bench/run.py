@@ -123,24 +123,32 @@ class Recorder:
 
 def fully_available(name: str) -> Callable[[Obj], bool]:
     """The status write after which every replica of the Deployment runs the new template and is available."""
+
     def pred(d: Obj) -> bool:
         if d["metadata"]["name"] != name:
             return False
         want = (d.get("spec") or {}).get("replicas", 1)
         s = d.get("status") or {}
         return s.get("observedGeneration", 0) >= d["metadata"].get("generation", 0) and all(
-            s.get(k, 0) == want for k in ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas"))
+            s.get(k, 0) == want for k in ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas")
+        )
+
     return pred
 
 
 def endpoints_on(service: str, color: str, count: int) -> Callable[[Obj], bool]:
     """The Service's EndpointSlice lists exactly ``count`` ready pods, all of ``color``."""
+
     def pred(s: Obj) -> bool:
         if (s["metadata"].get("labels") or {}).get("kubernetes.io/service-name") != service:
             return False
-        names = [(e.get("targetRef") or {}).get("name", "") for e in s.get("endpoints") or []
-                 if (e.get("conditions") or {}).get("ready") is not False]
+        names = [
+            (e.get("targetRef") or {}).get("name", "")
+            for e in s.get("endpoints") or []
+            if (e.get("conditions") or {}).get("ready") is not False
+        ]
         return len(names) == count and all(n.startswith(f"{APP}-{color}-") for n in names)
+
     return pred
 
 
@@ -169,8 +177,11 @@ class Run:
 
 def child_env() -> dict[str, str]:
     # Nothing from a CI the benchmark may itself run in should steer the CLI.
-    return {k: v for k, v in os.environ.items()
-            if not k.startswith(("BLUEGREEN_", "GITHUB_", "INPUT_")) and k != "KUBECONFIG"}
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("BLUEGREEN_", "GITHUB_", "INPUT_")) and k != "KUBECONFIG"
+    }
 
 
 def run(argv: Sequence[str], *, check: bool = True) -> Run:
@@ -198,8 +209,24 @@ def release_sample(cli: list[str], replicas: int, ready_delay: float, tmp: Path)
         sim.seed_app(APP, image=OLD_IMAGE, replicas=replicas, color="blue")
         rec = Recorder()
         rec.attach(sim)
-        sample = deploy_figures(rec, run([*cli, "deploy", "-s", APP, "-i", NEW_IMAGE, "--smoke-path", "/healthz",
-                                          "--json", "--kubeconfig", kc]))
+        sample = deploy_figures(
+            rec,
+            run(
+                [
+                    *cli,
+                    "deploy",
+                    "-s",
+                    APP,
+                    "-i",
+                    NEW_IMAGE,
+                    "--smoke-path",
+                    "/healthz",
+                    "--json",
+                    "--kubeconfig",
+                    kc,
+                ]
+            ),
+        )
         sample.update(rollback_figures(rec, cli, kc, replicas))
         sample.update(kubectl_figures(rec, kc, replicas))
         return sample
@@ -221,9 +248,14 @@ def deploy_figures(rec: Recorder, r: Run) -> Obj:
     overhead = r.wall - readiness - smoke
     to_first, after_last = reqs[0][0] - r.start, r.end - reqs[-1][0]
     return {
-        "wall": r.wall, "readiness": readiness, "smoke": smoke, "overhead": overhead,
+        "wall": r.wall,
+        "readiness": readiness,
+        "smoke": smoke,
+        "overhead": overhead,
         # the overhead, split: process start -> first request, the tool's own time in the release, exit
-        "to_first_request": to_first, "in_release": overhead - to_first - after_last, "after_last_request": after_last,
+        "to_first_request": to_first,
+        "in_release": overhead - to_first - after_last,
+        "after_last_request": after_last,
         "reaction": after[0][0] - available if after else None,
         "reaction_request": short(after[0][1]) if after else None,
         "requests": [short(q) for _, q in reqs],
@@ -235,8 +267,12 @@ def rollback_figures(rec: Recorder, cli: list[str], kc: str, replicas: int) -> O
     r = run([*cli, "rollback", "-s", APP, "--json", "--kubeconfig", kc])
     switched = rec.first_change("endpointslices", r.start, endpoints_on(APP, "blue", replicas))
     reqs = rec.between(r.start, r.end)
-    return {"rollback_wall": r.wall, "rollback_to_endpoints": None if switched is None else switched - r.start,
-            "rollback_to_first_request": reqs[0][0] - r.start, "rollback_requests": [short(q) for _, q in reqs]}
+    return {
+        "rollback_wall": r.wall,
+        "rollback_to_endpoints": None if switched is None else switched - r.start,
+        "rollback_to_first_request": reqs[0][0] - r.start,
+        "rollback_requests": [short(q) for _, q in reqs],
+    }
 
 
 def kubectl_figures(rec: Recorder, kc: str, replicas: int) -> Obj:
@@ -252,8 +288,9 @@ def kubectl_figures(rec: Recorder, kc: str, replicas: int) -> Obj:
 # ---------------------------------------------------------------------------------------- the sections
 
 
-def measure_releases(cli: list[str], replica_counts: Sequence[int], repeat: int, ready_delay: float,
-                     tmp: Path) -> dict[int, list[Obj]]:
+def measure_releases(
+    cli: list[str], replica_counts: Sequence[int], repeat: int, ready_delay: float, tmp: Path
+) -> dict[int, list[Obj]]:
     samples: dict[int, list[Obj]] = {n: [] for n in replica_counts}
     for i in range(repeat):  # interleave the replica counts so drift in the machine hits each alike
         for n in replica_counts:
@@ -269,18 +306,39 @@ def summarize_releases(samples: dict[int, list[Obj]], floor: Obj) -> Obj:
 
     overhead, reaction, rollback, requests = {}, {}, {}, {}
     for n in samples:
-        overhead[str(n)] = {k: col(n, k) for k in ("wall", "readiness", "smoke", "overhead", "to_first_request",
-                                                      "in_release", "after_last_request")}
+        overhead[str(n)] = {
+            k: col(n, k)
+            for k in (
+                "wall",
+                "readiness",
+                "smoke",
+                "overhead",
+                "to_first_request",
+                "in_release",
+                "after_last_request",
+            )
+        }
         overhead[str(n)]["cli_timings"] = samples[n][0]["cli_timings"]
         reaction[str(n)] = {"seconds": col(n, "reaction"), "next_request": samples[n][0]["reaction_request"]}
-        rb: Obj = {k: col(n, k) for k in ("rollback_to_endpoints", "rollback_wall", "rollback_to_first_request",
-                                     "kubectl_to_endpoints", "kubectl_wall")}
+        rb: Obj = {
+            k: col(n, k)
+            for k in (
+                "rollback_to_endpoints",
+                "rollback_wall",
+                "rollback_to_first_request",
+                "kubectl_to_endpoints",
+                "kubectl_wall",
+            )
+        }
         rb["ratio_to_kubectl"] = _ratio(rb["rollback_to_endpoints"], rb["kubectl_to_endpoints"])
         rb["ratio_to_python_floor"] = _ratio(rb["rollback_to_endpoints"], floor)
         rb["requests"] = samples[n][0]["rollback_requests"]
         rollback[str(n)] = rb
         counts = sorted({len(s["requests"]) for s in samples[n]})
-        requests[str(n)] = {"count": counts[0] if len(counts) == 1 else counts, "list": samples[n][0]["requests"]}
+        requests[str(n)] = {
+            "count": counts[0] if len(counts) == 1 else counts,
+            "list": samples[n][0]["requests"],
+        }
     return {"overhead": overhead, "reaction": reaction, "rollback": rollback, "requests": requests}
 
 
@@ -303,8 +361,16 @@ def measure_startup(cli: list[str], repeat: int, ready_delay: float, tmp: Path) 
 
 def importtime_help(top: int = 8) -> list[Obj]:
     """The heaviest imports of `bluegreen --help` (cumulative, as `python -X importtime` reports them)."""
-    r = run([sys.executable, "-X", "importtime", "-c",
-             "import sys; sys.argv = ['bluegreen', '--help']; from bluegreen.cli import main; main()"], check=False)
+    r = run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-c",
+            "import sys; sys.argv = ['bluegreen', '--help']; from bluegreen.cli import main; main()",
+        ],
+        check=False,
+    )
     rows: list[tuple[float, str]] = []
     for line in r.stderr.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:
@@ -320,9 +386,17 @@ def measure_clients(pythons: Sequence[str], repeat: int, kubeconfig: Path) -> li
     out = []
     for py in pythons:
         runs = [json.loads(run([py, "-c", CLIENT_SNIPPET, str(kubeconfig)]).stdout) for _ in range(repeat)]
-        out.append({"python": py, "kubernetes": runs[0]["kubernetes"],
-                    "bluegreen_compatible": runs[0]["has_param_serialize"],
-                    **{k: stats([x[k] for x in runs]) for k in ("import_s", "config_and_apiclient_s", "typed_apis_s")}})
+        out.append(
+            {
+                "python": py,
+                "kubernetes": runs[0]["kubernetes"],
+                "bluegreen_compatible": runs[0]["has_param_serialize"],
+                **{
+                    k: stats([x[k] for x in runs])
+                    for k in ("import_s", "config_and_apiclient_s", "typed_apis_s")
+                },
+            }
+        )
     return out
 
 
@@ -332,17 +406,28 @@ def image_size() -> Obj:
     if podman is None:
         return {"size_bytes": None, "note": "not built (no podman)"}
     ci_conf = ROOT / ".ci" / "work" / "image-test" / "storage.conf"
-    candidates = [({}, "localhost/bluegreen"), ({"CONTAINERS_STORAGE_CONF": str(ci_conf)}, "localhost/bluegreen:ci")]
+    candidates = [
+        ({}, "localhost/bluegreen"),
+        ({"CONTAINERS_STORAGE_CONF": str(ci_conf)}, "localhost/bluegreen:ci"),
+    ]
     for extra, ref in candidates:
         if extra and not ci_conf.exists():
             continue
         with contextlib.suppress(subprocess.TimeoutExpired):
-            p = subprocess.run([podman, "image", "inspect", ref, "--format", "{{.Size}} {{.Created}}"],
-                               capture_output=True, text=True, timeout=30, env={**os.environ, **extra})
+            p = subprocess.run(
+                [podman, "image", "inspect", ref, "--format", "{{.Size}} {{.Created}}"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                env={**os.environ, **extra},
+            )
             size, _, created = p.stdout.strip().partition(" ")
             if p.returncode == 0 and size.isdigit():
                 where = " (store of .ci/image-test.sh)" if extra else ""
-                return {"size_bytes": int(size), "note": f"podman image inspect {ref}{where}, built {created[:19]}"}
+                return {
+                    "size_bytes": int(size),
+                    "note": f"podman image inspect {ref}{where}, built {created[:19]}",
+                }
     return {"size_bytes": None, "note": "not built"}
 
 
@@ -352,7 +437,9 @@ def image_size() -> Obj:
 def goals(res: Obj) -> Obj:
     over = [v["overhead"]["median"] for v in res["overhead"].values()]
     react = [v["seconds"]["median"] for v in res["reaction"].values() if v["seconds"]]
-    rb = [v["rollback_to_endpoints"]["median"] for v in res["rollback"].values() if v["rollback_to_endpoints"]]
+    rb = [
+        v["rollback_to_endpoints"]["median"] for v in res["rollback"].values() if v["rollback_to_endpoints"]
+    ]
     counts = {json.dumps(v["count"]) for v in res["requests"].values()}
     return {
         "overhead_under_1s": max(over) < GOALS["overhead_s"],
@@ -366,13 +453,26 @@ def goals(res: Obj) -> Obj:
 
 def render(res: Obj) -> str:
     m, st = res["machine"], res["settings"]
-    head = [f"bluegreen bench: {m['nproc']} CPUs, Python {m['python']}, kubernetes {m['kubernetes']}, pod ready "
-            f"delay {st['ready_delay']:g} s, {st['repeat']} run(s) per figure; cells: median [min-max]", ""]
-    parts = [head, _render_overhead(res), _render_reaction(res), _render_rollback(res), _render_requests(res),
-             _render_startup(res)]
+    head = [
+        f"bluegreen bench: {m['nproc']} CPUs, Python {m['python']}, kubernetes {m['kubernetes']}, pod ready "
+        f"delay {st['ready_delay']:g} s, {st['repeat']} run(s) per figure; cells: median [min-max]",
+        "",
+    ]
+    parts = [
+        head,
+        _render_overhead(res),
+        _render_reaction(res),
+        _render_rollback(res),
+        _render_requests(res),
+        _render_startup(res),
+    ]
     img = res["image"]
     size = f"{img['size_bytes'] / 1e6:.1f} MB ({img['note']})" if img["size_bytes"] else img["note"]
-    tail = [f"6. Image: {size}", "", "Goals: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in res["goals"].items())]
+    tail = [
+        f"6. Image: {size}",
+        "",
+        "Goals: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in res["goals"].items()),
+    ]
     return "\n".join(line for part in [*parts, tail] for line in part)
 
 
@@ -384,58 +484,113 @@ def _row(cells: Sequence[str], widths: Sequence[int]) -> str:
 
 def _render_overhead(res: Obj) -> list[str]:
     w = (10, 24, 24, 16, 24)
-    out = [f"1. Overhead of `bluegreen deploy` = wall - readiness (as the simulator saw it) - smoke checks   "
-           f"goal < {GOALS['overhead_s']:g} s, flat in replicas",
-           _row(("replicas", "wall", "readiness", "smoke", "OVERHEAD"), w)]
-    out += [_row((n, fmt(v["wall"]), fmt(v["readiness"]), fmt(v["smoke"], "ms"), fmt(v["overhead"])), w)
-            for n, v in res["overhead"].items()]
-    out += ["   the overhead, split:", _row(("replicas", "start->1st request", "tool's time in release",
-                                             "last request->exit"), (10, 24, 24, 24))]
-    out += [_row((n, fmt(v["to_first_request"]), fmt(v["in_release"]), fmt(v["after_last_request"])), (10, 24, 24))
-            for n, v in res["overhead"].items()]
+    out = [
+        f"1. Overhead of `bluegreen deploy` = wall - readiness (as the simulator saw it) - smoke checks   "
+        f"goal < {GOALS['overhead_s']:g} s, flat in replicas",
+        _row(("replicas", "wall", "readiness", "smoke", "OVERHEAD"), w),
+    ]
+    out += [
+        _row((n, fmt(v["wall"]), fmt(v["readiness"]), fmt(v["smoke"], "ms"), fmt(v["overhead"])), w)
+        for n, v in res["overhead"].items()
+    ]
+    out += [
+        "   the overhead, split:",
+        _row(
+            ("replicas", "start->1st request", "tool's time in release", "last request->exit"),
+            (10, 24, 24, 24),
+        ),
+    ]
+    out += [
+        _row(
+            (n, fmt(v["to_first_request"]), fmt(v["in_release"]), fmt(v["after_last_request"])), (10, 24, 24)
+        )
+        for n, v in res["overhead"].items()
+    ]
     return [*out, ""]
 
 
 def _render_reaction(res: Obj) -> list[str]:
-    out = [f"2. Reaction: Deployment available (controller's status write) -> the tool's next request   "
-           f"goal < {GOALS['reaction_s'] * 1000:g} ms"]
-    out += [_row((n, fmt(v["seconds"], "ms"), f"next request: {v['next_request']}"), (10, 24))
-            for n, v in res["reaction"].items()]
+    out = [
+        f"2. Reaction: Deployment available (controller's status write) -> the tool's next request   "
+        f"goal < {GOALS['reaction_s'] * 1000:g} ms"
+    ]
+    out += [
+        _row((n, fmt(v["seconds"], "ms"), f"next request: {v['next_request']}"), (10, 24))
+        for n, v in res["reaction"].items()
+    ]
     return [*out, ""]
 
 
 def _render_rollback(res: Obj) -> list[str]:
     w = (10, 24, 24, 24, 24, 11)
-    out = [f"3. Rollback: process start -> live endpoints on the previous colour   goal < {GOALS['rollback_s']:g} s",
-           f"   python floor (interpreter + kubernetes client + kubeconfig, no teardown): {fmt(res['python_floor'])}",
-           _row(("replicas", "bluegreen rollback", "(its 1st request)", "(its exit)", "kubectl patch",
-                 "x kubectl", "x python floor"), w)]
-    out += [_row((n, fmt(v["rollback_to_endpoints"]), fmt(v["rollback_to_first_request"]), fmt(v["rollback_wall"]),
-                  fmt(v["kubectl_to_endpoints"]), _x(v["ratio_to_kubectl"]), _x(v["ratio_to_python_floor"])), w)
-            for n, v in res["rollback"].items()]
+    out = [
+        f"3. Rollback: process start -> live endpoints on the previous colour   goal < {GOALS['rollback_s']:g} s",
+        f"   python floor (interpreter + kubernetes client + kubeconfig, no teardown): {fmt(res['python_floor'])}",
+        _row(
+            (
+                "replicas",
+                "bluegreen rollback",
+                "(its 1st request)",
+                "(its exit)",
+                "kubectl patch",
+                "x kubectl",
+                "x python floor",
+            ),
+            w,
+        ),
+    ]
+    out += [
+        _row(
+            (
+                n,
+                fmt(v["rollback_to_endpoints"]),
+                fmt(v["rollback_to_first_request"]),
+                fmt(v["rollback_wall"]),
+                fmt(v["kubectl_to_endpoints"]),
+                _x(v["ratio_to_kubectl"]),
+                _x(v["ratio_to_python_floor"]),
+            ),
+            w,
+        )
+        for n, v in res["rollback"].items()
+    ]
     first = next(iter(res["rollback"].values()))
-    out.append(f"   rollback requests ({len(first['requests'])}): " + _wrap(", ".join(first["requests"]), "      "))
+    out.append(
+        f"   rollback requests ({len(first['requests'])}): " + _wrap(", ".join(first["requests"]), "      ")
+    )
     return [*out, ""]
 
 
 def _render_requests(res: Obj) -> list[str]:
     counts = ", ".join(f"replicas {n}: {v['count']}" for n, v in res["requests"].items())
     first = next(iter(res["requests"].values()))["list"]
-    return ["4. API requests per release   goal: the same for every replica count, nothing per pod",
-            f"   {counts}", "   " + _wrap(", ".join(first), "   "), ""]
+    return [
+        "4. API requests per release   goal: the same for every replica count, nothing per pod",
+        f"   {counts}",
+        "   " + _wrap(", ".join(first), "   "),
+        "",
+    ]
 
 
 def _render_startup(res: Obj) -> list[str]:
     su = res["startup"]
-    out = [f"5. Start-up   goal: --help < {GOALS['help_s']:g} s",
-           f"   bluegreen --help  {fmt(su['help'])}", f"   bluegreen status  {fmt(su['status'])}",
-           "   heaviest imports of --help (cumulative): "
-           + _wrap(", ".join(f"{x['module']} {x['cumulative_s'] * 1000:.0f} ms" for x in su["importtime_help"]), "      ")]
+    out = [
+        f"5. Start-up   goal: --help < {GOALS['help_s']:g} s",
+        f"   bluegreen --help  {fmt(su['help'])}",
+        f"   bluegreen status  {fmt(su['status'])}",
+        "   heaviest imports of --help (cumulative): "
+        + _wrap(
+            ", ".join(f"{x['module']} {x['cumulative_s'] * 1000:.0f} ms" for x in su["importtime_help"]),
+            "      ",
+        ),
+    ]
     for c in res["clients"]:
-        out += [f"   kubernetes {c['kubernetes']} ({c['python']}): import {fmt(c['import_s'])}",
-                f"      Configuration + kubeconfig + ApiClient {fmt(c['config_and_apiclient_s'], 'ms')}; "
-                f"CoreV1Api() + AppsV1Api() {fmt(c['typed_apis_s'])} (bluegreen constructs neither); "
-                f"ApiClient.param_serialize, which bluegreen uses: {'yes' if c['bluegreen_compatible'] else 'MISSING'}"]
+        out += [
+            f"   kubernetes {c['kubernetes']} ({c['python']}): import {fmt(c['import_s'])}",
+            f"      Configuration + kubeconfig + ApiClient {fmt(c['config_and_apiclient_s'], 'ms')}; "
+            f"CoreV1Api() + AppsV1Api() {fmt(c['typed_apis_s'])} (bluegreen constructs neither); "
+            f"ApiClient.param_serialize, which bluegreen uses: {'yes' if c['bluegreen_compatible'] else 'MISSING'}",
+        ]
     return [*out, ""]
 
 
@@ -461,11 +616,18 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=5, help="runs per figure (default 5)")
     ap.add_argument("--quick", action="store_true", help="one run per figure and a short readiness delay")
-    ap.add_argument("--ready-delay", type=float, default=None, help="simulated pod readiness delay (default 0.5 s)")
+    ap.add_argument(
+        "--ready-delay", type=float, default=None, help="simulated pod readiness delay (default 0.5 s)"
+    )
     ap.add_argument("--replicas", type=int, nargs="+", default=[1, 10, 50])
-    ap.add_argument("--client-python", action="append", default=[], metavar="PY",
-                    help="also measure the kubernetes client under this interpreter (e.g. a venv with another "
-                         "version); repeatable")
+    ap.add_argument(
+        "--client-python",
+        action="append",
+        default=[],
+        metavar="PY",
+        help="also measure the kubernetes client under this interpreter (e.g. a venv with another "
+        "version); repeatable",
+    )
     ap.add_argument("--json-out", type=Path, default=DEFAULT_OUT)
     args = ap.parse_args(argv)
     repeat = 1 if args.quick else max(1, args.repeat)
@@ -480,12 +642,21 @@ def main(argv: list[str] | None = None) -> int:
         print("measuring the python floor, start-up and the client...", file=sys.stderr, flush=True)
         floor = measure_floor(repeat, kc)
         res: Obj = {
-            "machine": {"nproc": os.cpu_count(), "python": platform.python_version(),
-                        "platform": platform.platform(), "kubernetes": metadata.version("kubernetes")},
+            "machine": {
+                "nproc": os.cpu_count(),
+                "python": platform.python_version(),
+                "platform": platform.platform(),
+                "kubernetes": metadata.version("kubernetes"),
+            },
             "command": " ".join([Path(sys.executable).name, *sys.argv]),
             "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "settings": {"repeat": repeat, "ready_delay": ready_delay, "replicas": args.replicas,
-                         "cli": " ".join(cli), "goals": GOALS},
+            "settings": {
+                "repeat": repeat,
+                "ready_delay": ready_delay,
+                "replicas": args.replicas,
+                "cli": " ".join(cli),
+                "goals": GOALS,
+            },
             **summarize_releases(samples, floor),
             "python_floor": floor,
             "startup": measure_startup(cli, repeat, ready_delay, tmp),

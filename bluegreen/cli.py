@@ -46,31 +46,67 @@ def opt(*decls: str, **kw: Any) -> Callable[[F], F]:
 
 
 def connection_options(f: F) -> F:
-    for o in reversed([
-        opt("--namespace", "-n", help="Namespace of the Service. Default: the kubeconfig context's, else 'default'."),
-        opt("--kubeconfig", type=click.Path(dir_okay=False), help="Path to a kubeconfig. Default: $KUBECONFIG, "
-            "~/.kube/config, or the in-cluster service account."),
-        opt("--context", help="kubeconfig context to use. Default: the current context."),
-        opt("--output-file", type=click.Path(dir_okay=False),
-            help="Also write the outputs here as dotenv (ACTIVE_COLOR=green), e.g. a GitLab dotenv report."),
-        opt("--json", "json_out", is_flag=True, help="Print the outcome as one JSON object on stdout."),
-        opt("--debug", is_flag=True, help="Log failed API calls and their retries, and show stack traces (never secrets)."),
-    ]):
+    for o in reversed(
+        [
+            opt(
+                "--namespace",
+                "-n",
+                help="Namespace of the Service. Default: the kubeconfig context's, else 'default'.",
+            ),
+            opt(
+                "--kubeconfig",
+                type=click.Path(dir_okay=False),
+                help="Path to a kubeconfig. Default: $KUBECONFIG, "
+                "~/.kube/config, or the in-cluster service account.",
+            ),
+            opt("--context", help="kubeconfig context to use. Default: the current context."),
+            opt(
+                "--output-file",
+                type=click.Path(dir_okay=False),
+                help="Also write the outputs here as dotenv (ACTIVE_COLOR=green), e.g. a GitLab dotenv report.",
+            ),
+            opt("--json", "json_out", is_flag=True, help="Print the outcome as one JSON object on stdout."),
+            opt(
+                "--debug",
+                is_flag=True,
+                help="Log failed API calls and their retries, and show stack traces (never secrets).",
+            ),
+        ]
+    ):
         f = o(f)
     return f
 
 
 def release_options(f: F) -> F:
-    for o in reversed([
-        opt("--service", "-s", required=True, help="The live Service whose selector bluegreen switches."),
-        opt("--timeout", type=float, default=DEFAULT_TIMEOUT, show_default=True,
-            help="Seconds the new colour may take to become ready."),
-        opt("--dry-run", is_flag=True, help="Print what would be created, changed and switched; change nothing."),
-        opt("--force-unlock", is_flag=True,
-            help="Take the release lock even if another run holds it (for humans who know that run is gone)."),
-        opt("--lock-duration", type=float, default=DEFAULT_LOCK_SECONDS, show_default=True,
-            help="Seconds the release lock lives without renewal; a crashed run's lock expires after this."),
-    ]):
+    for o in reversed(
+        [
+            opt("--service", "-s", required=True, help="The live Service whose selector bluegreen switches."),
+            opt(
+                "--timeout",
+                type=float,
+                default=DEFAULT_TIMEOUT,
+                show_default=True,
+                help="Seconds the new colour may take to become ready.",
+            ),
+            opt(
+                "--dry-run",
+                is_flag=True,
+                help="Print what would be created, changed and switched; change nothing.",
+            ),
+            opt(
+                "--force-unlock",
+                is_flag=True,
+                help="Take the release lock even if another run holds it (for humans who know that run is gone).",
+            ),
+            opt(
+                "--lock-duration",
+                type=float,
+                default=DEFAULT_LOCK_SECONDS,
+                show_default=True,
+                help="Seconds the release lock lives without renewal; a crashed run's lock expires after this.",
+            ),
+        ]
+    ):
         f = o(f)
     return f
 
@@ -99,26 +135,58 @@ Examples:
 @cli.command(epilog=DEPLOY_EXAMPLES)
 @release_options
 @opt("--image", "-i", required=True, help="The image to release, e.g. registry.example.com/web:1.4.2.")
-@opt("--deployment", help="Base name of the colour Deployments (<base>-blue, <base>-green). "
-     "Default: the live Deployment's name without its colour suffix.")
+@opt(
+    "--deployment",
+    help="Base name of the colour Deployments (<base>-blue, <base>-green). "
+    "Default: the live Deployment's name without its colour suffix.",
+)
 @opt("--container", help="Container that gets the new image. Default: the only container.")
-@opt("--manifest", type=click.Path(dir_okay=False), help="Build the new colour from this Deployment YAML "
-     "instead of copying the live one (colour and image are applied the same way).")
+@opt(
+    "--manifest",
+    type=click.Path(dir_okay=False),
+    help="Build the new colour from this Deployment YAML "
+    "instead of copying the live one (colour and image are applied the same way).",
+)
 @opt("--color-label", default="version", show_default=True, help="The label key that carries the colour.")
 @opt("--preview-service", help="Name of the internal preview Service. Default: <service>-preview.")
-@opt("--smoke-path", multiple=True, help="Path that must answer 2xx to GET through the preview Service "
-     "(repeatable; in the environment, separate paths by whitespace).")
-@opt("--smoke-file", type=click.Path(dir_okay=False), help="YAML list of HTTP checks (method, headers, body, "
-     "status, body-contains, json, retries, timeout).")
-@opt("--smoke-command", help="Your own end-to-end test command, run with BLUEGREEN_PREVIEW_URL pointing at "
-     "the preview Service; it must exit 0.")
-@opt("--smoke-via", type=click.Choice(SMOKE_VIA), default="auto", show_default=True,
-     help="Reach the preview through the API server's service proxy, or cluster DNS (direct); auto picks "
-     "direct inside a cluster, proxy elsewhere.")
-@opt("--after-switch", type=click.Choice(AFTER_SWITCH), default="keep", show_default=True,
-     help="What happens to the old colour after a verified switch; keep makes rollback instant.")
-@opt("--on-failure", type=click.Choice(ON_FAILURE), default="keep", show_default=True,
-     help="Keep the failed new colour for debugging (it gets no traffic), or delete it.")
+@opt(
+    "--smoke-path",
+    multiple=True,
+    help="Path that must answer 2xx to GET through the preview Service "
+    "(repeatable; in the environment, separate paths by whitespace).",
+)
+@opt(
+    "--smoke-file",
+    type=click.Path(dir_okay=False),
+    help="YAML list of HTTP checks (method, headers, body, status, body-contains, json, retries, timeout).",
+)
+@opt(
+    "--smoke-command",
+    help="Your own end-to-end test command, run with BLUEGREEN_PREVIEW_URL pointing at "
+    "the preview Service; it must exit 0.",
+)
+@opt(
+    "--smoke-via",
+    type=click.Choice(SMOKE_VIA),
+    default="auto",
+    show_default=True,
+    help="Reach the preview through the API server's service proxy, or cluster DNS (direct); auto picks "
+    "direct inside a cluster, proxy elsewhere.",
+)
+@opt(
+    "--after-switch",
+    type=click.Choice(AFTER_SWITCH),
+    default="keep",
+    show_default=True,
+    help="What happens to the old colour after a verified switch; keep makes rollback instant.",
+)
+@opt(
+    "--on-failure",
+    type=click.Choice(ON_FAILURE),
+    default="keep",
+    show_default=True,
+    help="Keep the failed new colour for debugging (it gets no traffic), or delete it.",
+)
 @connection_options
 def deploy(**kw: Any) -> None:
     """Release an image: deploy the idle colour, verify it, switch the Service, verify again."""
@@ -127,13 +195,24 @@ def deploy(**kw: Any) -> None:
         from bluegreen.deploy import deploy as run_deploy
 
         s = DeploySettings(
-            common=_common(kw), image=kw["image"], deployment=kw["deployment"] or None,
-            container=kw["container"] or None, manifest=kw["manifest"] or None, color_label=kw["color_label"],
-            preview_service=kw["preview_service"] or None, smoke_paths=tuple(kw["smoke_path"]),
-            smoke_file=kw["smoke_file"] or None, smoke_command=kw["smoke_command"] or None,
-            smoke_via=kw["smoke_via"], timeout=kw["timeout"], after_switch=kw["after_switch"],
-            on_failure=kw["on_failure"], dry_run=kw["dry_run"], force_unlock=kw["force_unlock"],
-            lock_duration=kw["lock_duration"])
+            common=_common(kw),
+            image=kw["image"],
+            deployment=kw["deployment"] or None,
+            container=kw["container"] or None,
+            manifest=kw["manifest"] or None,
+            color_label=kw["color_label"],
+            preview_service=kw["preview_service"] or None,
+            smoke_paths=tuple(kw["smoke_path"]),
+            smoke_file=kw["smoke_file"] or None,
+            smoke_command=kw["smoke_command"] or None,
+            smoke_via=kw["smoke_via"],
+            timeout=kw["timeout"],
+            after_switch=kw["after_switch"],
+            on_failure=kw["on_failure"],
+            dry_run=kw["dry_run"],
+            force_unlock=kw["force_unlock"],
+            lock_duration=kw["lock_duration"],
+        )
         outcome.image = s.image
         run_deploy(s, _kube(s.common, log), log, outcome)
 
@@ -156,8 +235,13 @@ def rollback(**kw: Any) -> None:
     def body(log: StepLog, outcome: Outcome) -> None:
         from bluegreen.rollback import rollback as run_rollback
 
-        s = RollbackSettings(common=_common(kw), timeout=kw["timeout"], dry_run=kw["dry_run"],
-                             force_unlock=kw["force_unlock"], lock_duration=kw["lock_duration"])
+        s = RollbackSettings(
+            common=_common(kw),
+            timeout=kw["timeout"],
+            dry_run=kw["dry_run"],
+            force_unlock=kw["force_unlock"],
+            lock_duration=kw["lock_duration"],
+        )
         run_rollback(s, _kube(s.common, log), log, outcome)
 
     _run("rollback", kw, body)
@@ -191,8 +275,13 @@ def status(**kw: Any) -> None:
 
 
 @cli.command(epilog="\b\nExample:\n  bluegreen demo --ready-delay 0.5")
-@click.option("--ready-delay", type=float, default=0.4, show_default=True,
-              help="Seconds a simulated pod takes to become ready.")
+@click.option(
+    "--ready-delay",
+    type=float,
+    default=0.4,
+    show_default=True,
+    help="Seconds a simulated pod takes to become ready.",
+)
 def demo(ready_delay: float) -> None:
     """Run a whole blue/green cycle against a simulated cluster: no cluster or Docker needed."""
     from bluegreen.demo import run_demo
@@ -201,10 +290,17 @@ def demo(ready_delay: float) -> None:
 
 
 def _common(kw: dict[str, Any]) -> Common:
-    return Common(service=kw["service"], connection=Connection(kubeconfig=kw["kubeconfig"] or None,
-                                                                context=kw["context"] or None,
-                                                                namespace=kw["namespace"] or None),
-                  output_file=kw["output_file"] or None, json=kw["json_out"], debug=kw["debug"])
+    return Common(
+        service=kw["service"],
+        connection=Connection(
+            kubeconfig=kw["kubeconfig"] or None,
+            context=kw["context"] or None,
+            namespace=kw["namespace"] or None,
+        ),
+        output_file=kw["output_file"] or None,
+        json=kw["json_out"],
+        debug=kw["debug"],
+    )
 
 
 def _kube(common: Common, log: StepLog) -> Any:
@@ -217,8 +313,12 @@ def _kube(common: Common, log: StepLog) -> Any:
     return kube
 
 
-def _run(command: str, kw: dict[str, Any], body: Callable[[StepLog, Outcome], None],
-         extra_json: dict[str, Any] | None = None) -> None:
+def _run(
+    command: str,
+    kw: dict[str, Any],
+    body: Callable[[StepLog, Outcome], None],
+    extra_json: dict[str, Any] | None = None,
+) -> None:
     log = StepLog(debug=bool(kw.get("debug")))
     outcome = Outcome(command=command, result="failed", service=kw.get("service"))
     code = ExitCode.OK
@@ -232,7 +332,10 @@ def _run(command: str, kw: dict[str, Any], body: Callable[[StepLog, Outcome], No
         log.error(str(e))
     except KeyboardInterrupt:
         code = ExitCode.FAILED
-        outcome.result, outcome.message = "failed", "interrupted; run `bluegreen status` to see where things stand"
+        outcome.result, outcome.message = (
+            "failed",
+            "interrupted; run `bluegreen status` to see where things stand",
+        )
         log.error(outcome.message)
     except Exception as e:  # a bug of ours: say so plainly, and how to get the details
         code = ExitCode.FAILED
@@ -244,8 +347,13 @@ def _run(command: str, kw: dict[str, Any], body: Callable[[StepLog, Outcome], No
     outcome.exit_code = int(code)
     outcome.timings = list(log.timings)
     json_out = bool(kw.get("json_out"))
-    emit(outcome, output_file=kw.get("output_file") or None, json_out=json_out and extra_json is None,
-         stdout=sys.stdout, env=os.environ)
+    emit(
+        outcome,
+        output_file=kw.get("output_file") or None,
+        json_out=json_out and extra_json is None,
+        stdout=sys.stdout,
+        env=os.environ,
+    )
     if json_out and extra_json is not None:
         click.echo(json.dumps({**to_dict(outcome), **extra_json}, indent=2))
     sys.exit(int(code))
@@ -277,4 +385,3 @@ def run() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
-

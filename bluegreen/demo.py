@@ -57,25 +57,72 @@ def run_demo(ready_delay: float = 0.4) -> int:
             failures.append(f"{step}: exit code {got}, expected {want}")
 
     try:
-        _banner(f"A simulated cluster is running at {sim.url}; seeding app 'web' (3 replicas, blue, image web:1.0)")
+        _banner(
+            f"A simulated cluster is running at {sim.url}; seeding app 'web' (3 replicas, blue, image web:1.0)"
+        )
         sim.seed_app(name="web", image="registry.example/web:1.0", replicas=3, color="blue")
         click.echo(f"service/web selects {_live(sim)}")
 
         _banner("Release web:1.1 as green: deploy, verify through the preview Service, switch, verify again")
-        expect("release 1.1", _run(["deploy", "--service", "web", "--image", "registry.example/web:1.1",
-                                    "--smoke-path", "/healthz", "--smoke-path", "/"]), ExitCode.OK)
+        expect(
+            "release 1.1",
+            _run(
+                [
+                    "deploy",
+                    "--service",
+                    "web",
+                    "--image",
+                    "registry.example/web:1.1",
+                    "--smoke-path",
+                    "/healthz",
+                    "--smoke-path",
+                    "/",
+                ]
+            ),
+            ExitCode.OK,
+        )
         click.echo(f"service/web now selects {_live(sim)}")
 
         _banner("Release web:1.2-smokefail: its smoke tests fail, so live traffic is never touched")
-        expect("failing release", _run(["deploy", "--service", "web", "--image", "registry.example/web:1.2-smokefail",
-                                        "--smoke-path", "/healthz", "--smoke-path", "/api/orders"]), ExitCode.FAILED)
+        expect(
+            "failing release",
+            _run(
+                [
+                    "deploy",
+                    "--service",
+                    "web",
+                    "--image",
+                    "registry.example/web:1.2-smokefail",
+                    "--smoke-path",
+                    "/healthz",
+                    "--smoke-path",
+                    "/api/orders",
+                ]
+            ),
+            ExitCode.FAILED,
+        )
         click.echo(f"service/web still selects {_live(sim)}")
 
         _banner("Release web:1.3: blue is reused and updated in place, then traffic switches back to blue")
-        expect("release 1.3", _run(["deploy", "--service", "web", "--image", "registry.example/web:1.3",
-                                    "--smoke-path", "/healthz"]), ExitCode.OK)
+        expect(
+            "release 1.3",
+            _run(
+                [
+                    "deploy",
+                    "--service",
+                    "web",
+                    "--image",
+                    "registry.example/web:1.3",
+                    "--smoke-path",
+                    "/healthz",
+                ]
+            ),
+            ExitCode.OK,
+        )
 
-        _banner("Something is wrong with 1.3 in production: roll back in one step (what the 3 a.m. button runs)")
+        _banner(
+            "Something is wrong with 1.3 in production: roll back in one step (what the 3 a.m. button runs)"
+        )
         expect("rollback", _run(["rollback", "--service", "web"]), ExitCode.OK)
         click.echo(f"service/web selects {_live(sim)}")
 
@@ -92,7 +139,9 @@ def run_demo(ready_delay: float = 0.4) -> int:
     if failures:
         click.secho("demo did not go as expected: " + "; ".join(failures), fg="red")
         return 1
-    click.secho("Demo complete: two releases, a failed release that left live traffic alone, and a rollback.",
-                fg="green")
+    click.secho(
+        "Demo complete: two releases, a failed release that left live traffic alone, and a rollback.",
+        fg="green",
+    )
     click.echo("Try it by hand: python -m bluegreen.sim --port 8001 --kubeconfig-out sim.kubeconfig")
     return 0

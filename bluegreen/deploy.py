@@ -50,17 +50,25 @@ def load_manifest(path: str | None) -> Obj | None:
         with open(path) as f:
             docs = [d for d in yaml.safe_load_all(f) if d is not None]
     except OSError as e:
-        raise InputError("--manifest", f"cannot read {path}: {e.strerror}",
-                         hint="check the path (relative to the working directory)") from None
+        raise InputError(
+            "--manifest",
+            f"cannot read {path}: {e.strerror}",
+            hint="check the path (relative to the working directory)",
+        ) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise InputError("--manifest", f"{path} is not valid YAML{where}",
-                         hint="give one apps/v1 Deployment as YAML") from None
+        raise InputError(
+            "--manifest", f"{path} is not valid YAML{where}", hint="give one apps/v1 Deployment as YAML"
+        ) from None
     if len(docs) != 1:
-        raise InputError("--manifest", f"{path} holds {len(docs)} documents", hint="give exactly one Deployment")
+        raise InputError(
+            "--manifest", f"{path} holds {len(docs)} documents", hint="give exactly one Deployment"
+        )
     if not isinstance(docs[0], dict):
-        raise InputError("--manifest", f"{path} is not a Deployment", hint="give one apps/v1 Deployment as YAML")
+        raise InputError(
+            "--manifest", f"{path} is not a Deployment", hint="give one apps/v1 Deployment as YAML"
+        )
     return docs[0]
 
 
@@ -91,17 +99,24 @@ def deploy(s: DeploySettings, kube: Kube, log: StepLog, outcome: Outcome) -> Out
         if checks or s.smoke_command:
             smoke_port(seen.service)  # a Service without ports cannot be smoke-tested: say so before writing
     _describe_live(outcome, plan)
-    log.info(f"service/{plan.service} serves {plan.color_label}={plan.live_color} "
-             f"(deployment.apps/{plan.live_deployment}, image {plan.live_image})")
+    log.info(
+        f"service/{plan.service} serves {plan.color_label}={plan.live_color} "
+        f"(deployment.apps/{plan.live_deployment}, image {plan.live_image})"
+    )
     live_already = _already_live(plan, seen.service)
     if live_already and not _pending_tidy(s, plan, seen):
         _verify_live(r, s, plan, seen, checks)
         return _unchanged(r, plan, seen, outcome)
     if s.dry_run:
         outcome.result = "dry-run"
-        outcome.plan = [f"image {plan.image} is already live on {plan.live_color}",
-                        f"finish the release: --after-switch {s.after_switch} deployment.apps/{plan.target_name}"] \
-            if live_already else plan.describe()
+        outcome.plan = (
+            [
+                f"image {plan.image} is already live on {plan.live_color}",
+                f"finish the release: --after-switch {s.after_switch} deployment.apps/{plan.target_name}",
+            ]
+            if live_already
+            else plan.describe()
+        )
         for line in outcome.plan:
             log.info(f"dry-run: {line}")
         log.info("dry-run: nothing was changed")
@@ -132,15 +147,27 @@ def _plan(r: Release, s: DeploySettings, manifest: Obj | None) -> tuple[pl.Relea
     service = r.read_service(s.common.service)
     deployments = r.deployments()
     preview = r.kube.get(CORE, "services", s.preview_name)
-    plan = pl.plan_release(service, deployments, image=s.image, color_label=s.color_label,
-                           deployment=s.deployment, container=s.container, manifest=manifest,
-                           preview_name=s.preview_name, existing_preview=preview)
+    plan = pl.plan_release(
+        service,
+        deployments,
+        image=s.image,
+        color_label=s.color_label,
+        deployment=s.deployment,
+        container=s.container,
+        manifest=manifest,
+        preview_name=s.preview_name,
+        existing_preview=preview,
+    )
     return plan, Seen(service, {pl.name_of(d): d for d in deployments}, preview)
 
 
 def _describe_live(o: Outcome, plan: pl.ReleasePlan) -> None:
     """Before the switch, outputs say where traffic is: the live colour."""
-    o.active_color, o.active_deployment, o.previous_image = plan.live_color, plan.live_deployment, plan.live_image
+    o.active_color, o.active_deployment, o.previous_image = (
+        plan.live_color,
+        plan.live_deployment,
+        plan.live_image,
+    )
     o.previous_color, o.previous_deployment = None, None
 
 
@@ -157,19 +184,28 @@ def _pending_tidy(s: DeploySettings, plan: pl.ReleasePlan, seen: Seen) -> bool:
     return s.after_switch == "delete" or pl.replicas_of(idle) > 0
 
 
-def _verify_live(r: Release, s: DeploySettings, plan: pl.ReleasePlan, seen: Seen, checks: list[SmokeCheck]) -> None:
+def _verify_live(
+    r: Release, s: DeploySettings, plan: pl.ReleasePlan, seen: Seen, checks: list[SmokeCheck]
+) -> None:
     """The image is already live (an earlier run switched): check it is served and healthy, read-only."""
     live = seen.deployments.get(plan.live_deployment) or {}
     try:
         with r.colour_pods(pl.selector_of(seen.service)) as pods:
-            r.gate(plan.service, pods, desired=pl.replicas_of(live), color=plan.live_color,
-                   timeout=min(s.timeout, ENDPOINTS_TIMEOUT))
+            r.gate(
+                plan.service,
+                pods,
+                desired=pl.replicas_of(live),
+                color=plan.live_color,
+                timeout=min(s.timeout, ENDPOINTS_TIMEOUT),
+            )
         failed = _failed_smoke(_smoke(r, s, checks, seen.service, with_command=False))
         if failed:
             raise SmokeFailed(failed)
     except ReleaseFailed as e:
-        raise ReleaseFailed(f"{plan.image} is already live on {plan.live_color}, but it fails verification: {e}",
-                            hint="roll back with `bluegreen rollback`, or deploy a good image") from None
+        raise ReleaseFailed(
+            f"{plan.image} is already live on {plan.live_color}, but it fails verification: {e}",
+            hint="roll back with `bluegreen rollback`, or deploy a good image",
+        ) from None
 
 
 def _unchanged(r: Release, plan: pl.ReleasePlan, seen: Seen, o: Outcome) -> Outcome:
@@ -190,18 +226,39 @@ def _adopt(r: Release, s: DeploySettings, plan: pl.ReleasePlan, seen: Seen) -> N
         blue = _apply_deployment(r, a.blue, seen.deployments.get(pl.name_of(a.blue)))
         blue = r.wait_rollout(blue, container=plan.container, timeout=s.timeout, pods=pods)
         state = st.read_state(service)
-        new_state = st.after_switch(state, to_color=plan.live_color, to_image=plan.live_image, from_color=None,
-                                    from_image=None, from_replicas=None, color_label=plan.color_label,
-                                    action="adopt", time=now_iso(), release_id=r.release_id, run_url=r.run_url)
+        new_state = st.after_switch(
+            state,
+            to_color=plan.live_color,
+            to_image=plan.live_image,
+            from_color=None,
+            from_image=None,
+            from_replicas=None,
+            color_label=plan.color_label,
+            action="adopt",
+            time=now_iso(),
+            release_id=r.release_id,
+            run_url=r.run_url,
+        )
         r.switch(service, color_label=plan.color_label, to_color=plan.live_color, new_state=new_state)
         r.log.info(f"service/{plan.service} switched to {pl.fmt_selector(a.selector)} (same image: harmless)")
         try:
-            r.gate(plan.service, pods, desired=pl.replicas_of(blue), color=plan.live_color, timeout=ENDPOINTS_TIMEOUT)
+            r.gate(
+                plan.service,
+                pods,
+                desired=pl.replicas_of(blue),
+                color=plan.live_color,
+                timeout=ENDPOINTS_TIMEOUT,
+            )
         except ReleaseFailed as e:
-            raise Unverified(f"service/{plan.service} now selects {pl.fmt_selector(a.selector)} (the same image), "
-                             f"but its endpoints did not follow: {e}", hint="look now: bluegreen status") from None
-    r.log.notice(f"deployment.apps/{a.original} no longer receives traffic from service/{plan.service}; "
-                 f"delete it once you are confident: kubectl delete deployment {a.original} -n {plan.namespace}")
+            raise Unverified(
+                f"service/{plan.service} now selects {pl.fmt_selector(a.selector)} (the same image), "
+                f"but its endpoints did not follow: {e}",
+                hint="look now: bluegreen status",
+            ) from None
+    r.log.notice(
+        f"deployment.apps/{a.original} no longer receives traffic from service/{plan.service}; "
+        f"delete it once you are confident: kubectl delete deployment {a.original} -n {plan.namespace}"
+    )
 
 
 def _apply_deployment(r: Release, desired: Obj, existing: Obj | None) -> Obj:
@@ -248,17 +305,28 @@ def _apply_preview(r: Release, plan: pl.ReleasePlan, existing: Obj | None) -> Ob
             if existing is None:  # not "created meanwhile (or our create's lost reply)": a real failure
                 raise _write_failed(e, f"service/{plan.preview_name}") from None
             if (existing["metadata"].get("labels") or {}).get(st.ROLE_KEY) != st.ROLE_PREVIEW:
-                raise ReleaseFailed(f"service/{plan.preview_name} was created meanwhile, not by bluegreen",
-                                    hint="pass another --preview-service name") from None
+                raise ReleaseFailed(
+                    f"service/{plan.preview_name} was created meanwhile, not by bluegreen",
+                    hint="pass another --preview-service name",
+                ) from None
     # A JSON patch replaces the selector whole (a merge patch would keep stale keys), guarded by the version.
     ops: list[Obj] = [
         {"op": "test", "path": "/metadata/resourceVersion", "value": existing["metadata"]["resourceVersion"]},
         {"op": "add", "path": "/spec/selector", "value": plan.preview["spec"]["selector"]},
         {"op": "add", "path": "/spec/ports", "value": plan.preview["spec"]["ports"]},
-        {"op": "add", "path": "/metadata/labels", "value": {**(existing["metadata"].get("labels") or {}),
-                                                            **plan.preview["metadata"]["labels"]}},
-        {"op": "add", "path": "/metadata/annotations", "value": {**(existing["metadata"].get("annotations") or {}),
-                                                                 **plan.preview["metadata"]["annotations"]}},
+        {
+            "op": "add",
+            "path": "/metadata/labels",
+            "value": {**(existing["metadata"].get("labels") or {}), **plan.preview["metadata"]["labels"]},
+        },
+        {
+            "op": "add",
+            "path": "/metadata/annotations",
+            "value": {
+                **(existing["metadata"].get("annotations") or {}),
+                **plan.preview["metadata"]["annotations"],
+            },
+        },
     ]
     try:
         updated = r.kube.patch(CORE, "services", plan.preview_name, ops, JSON_PATCH)
@@ -268,8 +336,9 @@ def _apply_preview(r: Release, plan: pl.ReleasePlan, existing: Obj | None) -> Ob
     return updated
 
 
-def _smoke(r: Release, s: DeploySettings, checks: list[SmokeCheck], service: Obj, *,
-           with_command: bool) -> list[SmokeResult]:
+def _smoke(
+    r: Release, s: DeploySettings, checks: list[SmokeCheck], service: Obj, *, with_command: bool
+) -> list[SmokeResult]:
     results: list[SmokeResult] = []
     if not checks and not (with_command and s.smoke_command):
         return results
@@ -277,11 +346,16 @@ def _smoke(r: Release, s: DeploySettings, checks: list[SmokeCheck], service: Obj
     r.log.info(f"smoke checks against {target.description}")
     if checks:
         results += run_checks(checks, target, r.log)
-        denied = [x for x in results if x.status == 403 and "services/proxy" in x.detail and "forbidden" in x.detail]
+        denied = [
+            x for x in results if x.status == 403 and "services/proxy" in x.detail and "forbidden" in x.detail
+        ]
         if denied:  # the API server refused the proxy: a missing permission, not a failing app
-            raise PermissionDenied(permission_message("GET", r.kube.path(CORE, "services", pl.name_of(service),
-                                                                         "proxy"), None, "forbidden"),
-                                   hint="or use --smoke-via direct from inside the cluster")
+            raise PermissionDenied(
+                permission_message(
+                    "GET", r.kube.path(CORE, "services", pl.name_of(service), "proxy"), None, "forbidden"
+                ),
+                hint="or use --smoke-via direct from inside the cluster",
+            )
     if with_command and s.smoke_command:
         with LocalForwarder(target, log=r.log) as fwd:
             results.append(run_command(s.smoke_command, fwd.url, r.log, timeout=s.timeout))
@@ -303,8 +377,10 @@ def _discard(r: Release, s: DeploySettings, plan: pl.ReleasePlan) -> None:
             r.kube.delete(APPS, "deployments", plan.target_name)
             r.log.info(f"deployment.apps/{plan.target_name} deleted (--on-failure delete)")
         else:
-            r.log.info(f"deployment.apps/{plan.target_name} kept for debugging (--on-failure keep); "
-                       f"it receives no live traffic")
+            r.log.info(
+                f"deployment.apps/{plan.target_name} kept for debugging (--on-failure keep); "
+                f"it receives no live traffic"
+            )
     except BluegreenError as e:  # never let tidying up hide why the release failed
         r.log.warning(f"could not apply --on-failure {s.on_failure}: {e}")
 
@@ -316,28 +392,46 @@ def _check_unchanged(plan: pl.ReleasePlan, planned: Obj, current: Obj) -> None:
     before = {k: (planned["metadata"].get("annotations") or {}).get(k) for k in ours}
     after = {k: (current["metadata"].get("annotations") or {}).get(k) for k in ours}
     if pl.selector_of(current) != pl.selector_of(planned) or before != after:
-        raise ConcurrentChange(f"service/{plan.service} changed while bluegreen prepared {plan.idle_color} "
-                               f"(selector now {pl.fmt_selector(pl.selector_of(current))}); nothing was switched",
-                               hint="look at who changed it, then re-run")
+        raise ConcurrentChange(
+            f"service/{plan.service} changed while bluegreen prepared {plan.idle_color} "
+            f"(selector now {pl.fmt_selector(pl.selector_of(current))}); nothing was switched",
+            hint="look at who changed it, then re-run",
+        )
 
 
-def _release(r: Release, s: DeploySettings, plan: pl.ReleasePlan, seen: Seen, checks: list[SmokeCheck],
-             lock: ReleaseLock) -> None:
+def _release(
+    r: Release,
+    s: DeploySettings,
+    plan: pl.ReleasePlan,
+    seen: Seen,
+    checks: list[SmokeCheck],
+    lock: ReleaseLock,
+) -> None:
     log, o = r.log, r.outcome
     with r.colour_pods(plan.target["spec"]["selector"]["matchLabels"]) as pods:
         try:
-            with log.group(f"deploy {plan.idle_color}: deployment.apps/{plan.target_name}"), log.step("deploy"):
+            with (
+                log.group(f"deploy {plan.idle_color}: deployment.apps/{plan.target_name}"),
+                log.step("deploy"),
+            ):
                 target = _apply_deployment(r, plan.target, seen.deployments.get(plan.target_name))
                 target = r.wait_rollout(target, container=plan.container, timeout=s.timeout, pods=pods)
             desired = pl.replicas_of(target)
             with log.group(f"preview: service/{plan.preview_name}"), log.step("preview"):
                 preview = _apply_preview(r, plan, seen.preview)
-                r.gate(plan.preview_name, pods, desired=desired, color=plan.idle_color,
-                       timeout=min(s.timeout, ENDPOINTS_TIMEOUT))
+                r.gate(
+                    plan.preview_name,
+                    pods,
+                    desired=desired,
+                    color=plan.idle_color,
+                    timeout=min(s.timeout, ENDPOINTS_TIMEOUT),
+                )
             with log.group("smoke tests through the preview Service"), log.step("smoke"):
                 if not checks and not s.smoke_command:
-                    log.warning("no smoke tests configured: only the endpoint gate applied "
-                                "(all new pods ready and behind the preview Service); pass --smoke-path to test more")
+                    log.warning(
+                        "no smoke tests configured: only the endpoint gate applied "
+                        "(all new pods ready and behind the preview Service); pass --smoke-path to test more"
+                    )
                 o.smoke = _smoke(r, s, checks, preview, with_command=True)
                 failed = _failed_smoke(o.smoke)
                 if failed:
@@ -353,13 +447,26 @@ def _release(r: Release, s: DeploySettings, plan: pl.ReleasePlan, seen: Seen, ch
 
         before = st.read_state(service)
         live_replicas = pl.replicas_of(live_dep) if live_dep else plan.live_replicas
-        new_state = st.after_switch(before, to_color=plan.idle_color, to_image=plan.image, from_color=plan.live_color,
-                                    from_image=plan.live_image, from_replicas=live_replicas,
-                                    color_label=plan.color_label, action="deploy", time=now_iso(),
-                                    release_id=r.release_id, run_url=r.run_url)
+        new_state = st.after_switch(
+            before,
+            to_color=plan.idle_color,
+            to_image=plan.image,
+            from_color=plan.live_color,
+            from_image=plan.live_image,
+            from_replicas=live_replicas,
+            color_label=plan.color_label,
+            action="deploy",
+            time=now_iso(),
+            release_id=r.release_id,
+            run_url=r.run_url,
+        )
         with log.step("switch"):
-            switched = r.switch(service, color_label=plan.color_label, to_color=plan.idle_color, new_state=new_state)
-        log.info(f"service/{plan.service} switched: {plan.color_label} {plan.live_color} -> {plan.idle_color}")
+            switched = r.switch(
+                service, color_label=plan.color_label, to_color=plan.idle_color, new_state=new_state
+            )
+        log.info(
+            f"service/{plan.service} switched: {plan.color_label} {plan.live_color} -> {plan.idle_color}"
+        )
         o.switched = True
         o.active_color, o.active_deployment = plan.idle_color, plan.target_name
         o.previous_color, o.previous_deployment = plan.live_color, plan.live_deployment
@@ -368,54 +475,88 @@ def _release(r: Release, s: DeploySettings, plan: pl.ReleasePlan, seen: Seen, ch
 
         with log.group("verify through the live Service"), log.step("verify"):
             try:
-                r.gate(plan.service, pods, desired=desired, color=plan.idle_color,
-                       timeout=min(s.timeout, ENDPOINTS_TIMEOUT))
+                r.gate(
+                    plan.service,
+                    pods,
+                    desired=desired,
+                    color=plan.idle_color,
+                    timeout=min(s.timeout, ENDPOINTS_TIMEOUT),
+                )
                 live_results = _smoke(r, s, checks, switched, with_command=False)
                 o.smoke += live_results
                 failed = _failed_smoke(live_results)
                 if failed:
                     raise SmokeFailed(f"after the switch: {failed}")
             except BaseException as e:  # also a cancelled job: never leave traffic on an unverified colour
-                original = {k: (service["metadata"].get("annotations") or {}).get(k) for k in st.STATE_ANNOTATIONS}
+                original = {
+                    k: (service["metadata"].get("annotations") or {}).get(k) for k in st.STATE_ANNOTATIONS
+                }
                 _switch_back(r, plan, switched, before, original, str(e) or type(e).__name__, e)
 
     with log.step("tidy"):
         try:
             _after_switch(r, s, plan.live_deployment, plan.live_replicas)
         except BluegreenError as e:  # the release is live and verified: report, don't fail it
-            log.warning(f"{plan.image} is live and verified, but --after-switch {s.after_switch} of "
-                        f"deployment.apps/{plan.live_deployment} failed: {e}; do it by hand")
+            log.warning(
+                f"{plan.image} is live and verified, but --after-switch {s.after_switch} of "
+                f"deployment.apps/{plan.live_deployment} failed: {e}; do it by hand"
+            )
     o.result = "deployed"
-    o.message = f"{plan.image} is live on {plan.idle_color}; {plan.live_color} kept for rollback" \
-        if s.after_switch == "keep" else f"{plan.image} is live on {plan.idle_color}"
+    o.message = (
+        f"{plan.image} is live on {plan.idle_color}; {plan.live_color} kept for rollback"
+        if s.after_switch == "keep"
+        else f"{plan.image} is live on {plan.idle_color}"
+    )
     log.info(o.message)
 
 
-def _switch_back(r: Release, plan: pl.ReleasePlan, switched: Obj, before: st.ReleaseState,
-                 original: dict[str, str | None], why: str, cause: BaseException) -> None:
+def _switch_back(
+    r: Release,
+    plan: pl.ReleasePlan,
+    switched: Obj,
+    before: st.ReleaseState,
+    original: dict[str, str | None],
+    why: str,
+    cause: BaseException,
+) -> None:
     """Put the Service back exactly as it was: the old colour, and our annotations as they were."""
     log, o = r.log, r.outcome
     log.error(f"verification after the switch failed: {why}")
     try:
         r.switch(switched, color_label=plan.color_label, to_color=plan.live_color, restore=original)
     except BluegreenError as e:
-        raise Unverified(f"verification failed ({why}) and switching back failed too ({e}); traffic is on "
-                         f"{plan.idle_color}, unverified", hint="look now: bluegreen status, then rollback") from None
-    log.info(f"service/{plan.service} switched back: {plan.color_label} {plan.idle_color} -> {plan.live_color}")
+        raise Unverified(
+            f"verification failed ({why}) and switching back failed too ({e}); traffic is on "
+            f"{plan.idle_color}, unverified",
+            hint="look now: bluegreen status, then rollback",
+        ) from None
+    log.info(
+        f"service/{plan.service} switched back: {plan.color_label} {plan.idle_color} -> {plan.live_color}"
+    )
     o.switched = False
     o.active_color, o.active_deployment, o.image = plan.live_color, plan.live_deployment, plan.image
     o.previous_color, o.previous_deployment, o.previous_image = None, None, plan.live_image
     o.history = [h.to_dict() for h in before.history]
     try:
         live = r.kube.get(APPS, "deployments", plan.live_deployment) or {}
-        with r.colour_pods(pl.selector_with(pl.selector_of(switched), plan.color_label, plan.live_color)) as pods:
-            r.gate(plan.service, pods, desired=pl.replicas_of(live), color=plan.live_color, timeout=ENDPOINTS_TIMEOUT)
+        with r.colour_pods(
+            pl.selector_with(pl.selector_of(switched), plan.color_label, plan.live_color)
+        ) as pods:
+            r.gate(
+                plan.service,
+                pods,
+                desired=pl.replicas_of(live),
+                color=plan.live_color,
+                timeout=ENDPOINTS_TIMEOUT,
+            )
     except BluegreenError as e:
         log.warning(f"after switching back: {e}")
     if not isinstance(cause, Exception):
         raise cause  # interrupted (job cancelled): traffic is back; let the interruption through
-    raise SwitchedBack(f"switched to {plan.idle_color}, but verification failed ({why}); "
-                       f"traffic is back on {plan.live_color}")
+    raise SwitchedBack(
+        f"switched to {plan.idle_color}, but verification failed ({why}); "
+        f"traffic is back on {plan.live_color}"
+    )
 
 
 def _after_switch(r: Release, s: DeploySettings, old: str, replicas: int | None) -> None:
@@ -428,4 +569,3 @@ def _after_switch(r: Release, s: DeploySettings, old: str, replicas: int | None)
         r.log.info(f"deployment.apps/{old} deleted (--after-switch delete: no instant rollback)")
     else:
         r.log.info(f"deployment.apps/{old} kept on standby for an instant rollback")
-

@@ -117,27 +117,43 @@ class Kube:
         self.configuration = client.Configuration()
         in_cluster = False
         try:
-            no_file = not connection.kubeconfig and not os.environ.get("KUBECONFIG") \
+            no_file = (
+                not connection.kubeconfig
+                and not os.environ.get("KUBECONFIG")
                 and not os.path.exists(os.path.expanduser("~/.kube/config"))
+            )
             if no_file and os.environ.get("KUBERNETES_SERVICE_HOST"):
                 config.load_incluster_config(client_configuration=self.configuration)
                 in_cluster = True
             elif no_file:
-                raise InputError("--kubeconfig", "no cluster configuration found ($KUBECONFIG is unset, there is "
-                                 "no ~/.kube/config, and this is not a pod with a service account)",
-                                 hint="pass --kubeconfig (the Action's `kubeconfig` input) or set KUBECONFIG")
+                raise InputError(
+                    "--kubeconfig",
+                    "no cluster configuration found ($KUBECONFIG is unset, there is "
+                    "no ~/.kube/config, and this is not a pod with a service account)",
+                    hint="pass --kubeconfig (the Action's `kubeconfig` input) or set KUBECONFIG",
+                )
             else:
                 if connection.context:
                     _check_context(connection)
-                config.load_kube_config(config_file=connection.kubeconfig, context=connection.context,
-                                        client_configuration=self.configuration, persist_config=False)
+                config.load_kube_config(
+                    config_file=connection.kubeconfig,
+                    context=connection.context,
+                    client_configuration=self.configuration,
+                    persist_config=False,
+                )
         except config.ConfigException as e:
-            raise InputError("--kubeconfig", f"cannot load the cluster configuration: {_first_line(e)}",
-                             hint="check the kubeconfig's current context, cluster and user entries") from None
+            raise InputError(
+                "--kubeconfig",
+                f"cannot load the cluster configuration: {_first_line(e)}",
+                hint="check the kubeconfig's current context, cluster and user entries",
+            ) from None
         except (OSError, ValueError, TypeError, AttributeError, KeyError, yaml.YAMLError) as e:
             # Never echo the file's content: it holds credentials.
-            raise InputError("--kubeconfig", f"is not a readable kubeconfig ({type(e).__name__})",
-                             hint="give a kubeconfig YAML file (kubectl config view --raw prints one)") from None
+            raise InputError(
+                "--kubeconfig",
+                f"is not a readable kubeconfig ({type(e).__name__})",
+                hint="give a kubeconfig YAML file (kubectl config view --raw prints one)",
+            ) from None
         # urllib3 would retry 429/503 itself, sleeping a whole Retry-After; our own loop caps the wait.
         self.configuration.retries = False
         self.in_cluster = in_cluster
@@ -163,24 +179,49 @@ class Kube:
         if connection.context:
             chosen = next((c for c in contexts if c.get("name") == connection.context), None)
             if chosen is None:
-                raise InputError("--context", f"context {connection.context!r} is not in the kubeconfig",
-                                 hint=f"known contexts: {', '.join(c.get('name', '') for c in contexts)}")
+                raise InputError(
+                    "--context",
+                    f"context {connection.context!r} is not in the kubeconfig",
+                    hint=f"known contexts: {', '.join(c.get('name', '') for c in contexts)}",
+                )
         return ((chosen or {}).get("context") or {}).get("namespace") or "default"
 
     # ------------------------------------------------------------------------------------------ transport
 
-    def _send(self, method: str, path: str, query: dict[str, Any] | None, body: Any, content_type: str | None,
-              timeout: Any) -> Any:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, Any] | None,
+        body: Any,
+        content_type: str | None,
+        timeout: Any,
+    ) -> Any:
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = content_type or "application/json"
         q = [(k, v) for k, v in (query or {}).items() if v is not None]
-        params = self.api.param_serialize(method=method, resource_path=path, query_params=q,
-                                          header_params=headers, body=body, auth_settings=["BearerToken"])
+        params = self.api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=q,
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
         return self.api.call_api(*params, _request_timeout=timeout)
 
-    def request(self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None,
-                content_type: str | None = None, timeout: Any = (10, 30), attempts: int | None = None) -> Obj:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, Any] | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+        timeout: Any = (10, 30),
+        attempts: int | None = None,
+    ) -> Obj:
         """One API call, retried with capped exponential backoff on 429/5xx/connection errors.
 
         Every write we make is safe to repeat: it carries a precondition (resourceVersion, a JSON-patch
@@ -214,10 +255,14 @@ class Kube:
             wait = min(self.max_backoff, retry_after if retry_after is not None else delay)
             time.sleep(wait * (0.8 + 0.4 * random.random()))
             delay = min(self.max_backoff, delay * 2)
-        raise ApiUnavailable(f"the API server kept failing for {method} {path} after {attempts} attempts: {err}",
-                             hint="check the cluster's health, then re-run or look with `bluegreen status`")
+        raise ApiUnavailable(
+            f"the API server kept failing for {method} {path} after {attempts} attempts: {err}",
+            hint="check the cluster's health, then re-run or look with `bluegreen status`",
+        )
 
-    def _failure(self, method: str, path: str, query: dict[str, Any] | None, status: int, data: bytes) -> BluegreenError:
+    def _failure(
+        self, method: str, path: str, query: dict[str, Any] | None, status: int, data: bytes
+    ) -> BluegreenError:
         try:
             body = json.loads(data)
         except ValueError:
@@ -225,19 +270,32 @@ class Kube:
         message = body.get("message") or data.decode(errors="replace")[:200]
         reason = body.get("reason") or ""
         if status == 401:
-            return PermissionDenied("the API server rejected our credentials (401 Unauthorized)",
-                                    hint="check the kubeconfig's token or certificate")
+            return PermissionDenied(
+                "the API server rejected our credentials (401 Unauthorized)",
+                hint="check the kubeconfig's token or certificate",
+            )
         if status == 403:
             return PermissionDenied(permission_message(method, path, query, message))
         if status == 410:
             return Gone(status, reason, message, method=method, path=path)
-        return ApiFailure(status, reason, f"{method} {path}: {status} {reason or 'error'}: {message}",
-                          method=method, path=path)
+        return ApiFailure(
+            status,
+            reason,
+            f"{method} {path}: {status} {reason or 'error'}: {message}",
+            method=method,
+            path=path,
+        )
 
     # ------------------------------------------------------------------------------------- typed helpers
 
-    def path(self, base: str, resource: str, name: str | None = None, sub: str | None = None,
-             namespace: str | None = None) -> str:
+    def path(
+        self,
+        base: str,
+        resource: str,
+        name: str | None = None,
+        sub: str | None = None,
+        namespace: str | None = None,
+    ) -> str:
         p = f"{base}/namespaces/{quote(namespace or self.namespace)}/{resource}"
         if name:
             p += "/" + quote(name, safe=":")
@@ -253,10 +311,19 @@ class Kube:
                 return None
             raise
 
-    def list_objects(self, base: str, resource: str, *, label_selector: str | None = None,
-             field_selector: str | None = None) -> Obj:
-        return self.request("GET", self.path(base, resource),
-                            query={"labelSelector": label_selector, "fieldSelector": field_selector})
+    def list_objects(
+        self,
+        base: str,
+        resource: str,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> Obj:
+        return self.request(
+            "GET",
+            self.path(base, resource),
+            query={"labelSelector": label_selector, "fieldSelector": field_selector},
+        )
 
     def create(self, base: str, resource: str, obj: Obj) -> Obj:
         return self.request("POST", self.path(base, resource), body=obj)
@@ -264,9 +331,12 @@ class Kube:
     def replace(self, base: str, resource: str, obj: Obj) -> Obj:
         return self.request("PUT", self.path(base, resource, obj["metadata"]["name"]), body=obj)
 
-    def patch(self, base: str, resource: str, name: str, patch: Any, content_type: str,
-              sub: str | None = None) -> Obj:
-        return self.request("PATCH", self.path(base, resource, name, sub), body=patch, content_type=content_type)
+    def patch(
+        self, base: str, resource: str, name: str, patch: Any, content_type: str, sub: str | None = None
+    ) -> Obj:
+        return self.request(
+            "PATCH", self.path(base, resource, name, sub), body=patch, content_type=content_type
+        )
 
     def delete(self, base: str, resource: str, name: str, *, resource_version: str | None = None) -> None:
         body: Obj = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
@@ -283,8 +353,11 @@ class Kube:
             self.request("GET", f"{CORE}/namespaces/{quote(self.namespace)}")
         except ApiFailure as e:
             if e.code == 404:
-                raise InputError("--namespace", f"namespace {self.namespace!r} does not exist",
-                                 hint="check --namespace or the kubeconfig context's namespace") from None
+                raise InputError(
+                    "--namespace",
+                    f"namespace {self.namespace!r} does not exist",
+                    hint="check --namespace or the kubeconfig context's namespace",
+                ) from None
             raise
         except PermissionDenied:
             pass  # a namespaced Role cannot read Namespaces; the Service read that follows will tell
@@ -294,7 +367,9 @@ class Kube:
         try:
             resp = self._send("GET", self.path(CORE, "pods", pod, "log"), query, None, None, (5, 10))
             if resp.status == 403:
-                return [f"(no logs: {permission_message('GET', self.path(CORE, 'pods', pod, 'log'), None, 'forbidden')})"]
+                return [
+                    f"(no logs: {permission_message('GET', self.path(CORE, 'pods', pod, 'log'), None, 'forbidden')})"
+                ]
             if resp.status != 200:
                 return []
             return list(resp.read().decode(errors="replace").splitlines()[-tail_lines:])
@@ -303,16 +378,28 @@ class Kube:
 
     # ------------------------------------------------------------------------------------------- watches
 
-    def watch(self, path: str, *, resource_version: str, label_selector: str | None = None,
-              field_selector: str | None = None, timeout_seconds: int = 300,
-              stop: threading.Event | None = None,
-              on_open: Callable[[Any], None] | None = None) -> Iterator[tuple[str, Obj]]:
+    def watch(
+        self,
+        path: str,
+        *,
+        resource_version: str,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        timeout_seconds: int = 300,
+        stop: threading.Event | None = None,
+        on_open: Callable[[Any], None] | None = None,
+    ) -> Iterator[tuple[str, Obj]]:
         """Stream (type, object) events; raises Gone when the version is too old (the caller re-lists)."""
         from kubernetes.watch.watch import iter_resp_lines
 
-        query = {"watch": "1", "resourceVersion": resource_version, "allowWatchBookmarks": "true",
-                 "timeoutSeconds": str(timeout_seconds), "labelSelector": label_selector,
-                 "fieldSelector": field_selector}
+        query = {
+            "watch": "1",
+            "resourceVersion": resource_version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(timeout_seconds),
+            "labelSelector": label_selector,
+            "fieldSelector": field_selector,
+        }
         resp = self._send("GET", path, query, None, None, (10, timeout_seconds + 10))
         if on_open is not None:
             on_open(resp.response)
@@ -330,13 +417,21 @@ class Kube:
                 ev = json.loads(line)
                 if ev.get("type") == "ERROR":
                     st = ev.get("object") or {}
-                    raise self._failure("GET", path, {"watch": 1}, int(st.get("code") or 500), json.dumps(st).encode())
+                    raise self._failure(
+                        "GET", path, {"watch": 1}, int(st.get("code") or 500), json.dumps(st).encode()
+                    )
                 yield ev["type"], ev["object"]
         finally:
             resp.response.release_conn()
 
-    def informer(self, base: str, resource: str, *, label_selector: str | None = None,
-                 field_selector: str | None = None) -> Informer:
+    def informer(
+        self,
+        base: str,
+        resource: str,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> Informer:
         return Informer(self, base, resource, label_selector=label_selector, field_selector=field_selector)
 
     # -------------------------------------------------------------------------------- smoke test targets
@@ -354,13 +449,19 @@ class Kube:
         if cfg.proxy:
             session.proxies = {"http": cfg.proxy, "https": cfg.proxy}
         base = f"{self.host}{self.path(CORE, 'services', f'{service}:{port}', 'proxy')}"
-        return HttpTarget(base_url=base, session=session,
-                          description=f"service/{service} port {port} via the API server proxy")
+        return HttpTarget(
+            base_url=base,
+            session=session,
+            description=f"service/{service} port {port} via the API server proxy",
+        )
 
     def direct_target(self, service: str, port: int) -> HttpTarget:
         """Through cluster DNS, for runners inside the cluster."""
-        return HttpTarget(base_url=f"http://{service}.{self.namespace}.svc:{port}", session=requests.Session(),
-                          description=f"service/{service} port {port} via cluster DNS")
+        return HttpTarget(
+            base_url=f"http://{service}.{self.namespace}.svc:{port}",
+            session=requests.Session(),
+            description=f"service/{service} port {port} via cluster DNS",
+        )
 
 
 class Informer:
@@ -372,8 +473,9 @@ class Informer:
     replaced, never mutated, so a waiter can read it while the watch thread updates it.
     """
 
-    def __init__(self, kube: Kube, base: str, resource: str, *, label_selector: str | None,
-                 field_selector: str | None) -> None:
+    def __init__(
+        self, kube: Kube, base: str, resource: str, *, label_selector: str | None, field_selector: str | None
+    ) -> None:
         self.kube = kube
         self.path = kube.path(base, resource)
         self.label_selector = label_selector
@@ -410,8 +512,11 @@ class Informer:
             q.put((what, self.path))
 
     def _list(self) -> str:
-        data = self.kube.request("GET", self.path, query={"labelSelector": self.label_selector,
-                                                           "fieldSelector": self.field_selector})
+        data = self.kube.request(
+            "GET",
+            self.path,
+            query={"labelSelector": self.label_selector, "fieldSelector": self.field_selector},
+        )
         self.objects = {o["metadata"]["name"]: o for o in data.get("items") or []}
         return str(data["metadata"].get("resourceVersion", ""))
 
@@ -420,9 +525,14 @@ class Informer:
         while not self._stop.is_set():
             retry_after: float | None = None
             try:
-                for etype, obj in self.kube.watch(self.path, resource_version=rv, label_selector=self.label_selector,
-                                                  field_selector=self.field_selector, stop=self._stop,
-                                                  on_open=self._opened):
+                for etype, obj in self.kube.watch(
+                    self.path,
+                    resource_version=rv,
+                    label_selector=self.label_selector,
+                    field_selector=self.field_selector,
+                    stop=self._stop,
+                    on_open=self._opened,
+                ):
                     rv = obj.get("metadata", {}).get("resourceVersion", rv)
                     failures = 0
                     if etype == "BOOKMARK":
@@ -456,7 +566,7 @@ class Informer:
                 self._fail(ApiUnavailable(f"watching {self.path} kept failing"))
                 return
             if failures:
-                wait = retry_after if retry_after is not None else retry_base_seconds() * 2 ** failures
+                wait = retry_after if retry_after is not None else retry_base_seconds() * 2**failures
                 time.sleep(min(Kube.max_backoff, wait) * (0.8 + 0.4 * random.random()))
                 if self._stop.is_set():
                     return
@@ -498,8 +608,11 @@ def _check_context(connection: Connection) -> None:
     contexts, _ = config.list_kube_config_contexts(config_file=connection.kubeconfig)
     names = [c.get("name", "") for c in contexts or []]
     if connection.context not in names:
-        raise InputError("--context", f"context {connection.context!r} is not in the kubeconfig",
-                         hint=f"pass one of: {', '.join(names) or '(none defined)'}")
+        raise InputError(
+            "--context",
+            f"context {connection.context!r} is not in the kubeconfig",
+            hint=f"pass one of: {', '.join(names) or '(none defined)'}",
+        )
 
 
 def _retry_after(resp: Any) -> float | None:

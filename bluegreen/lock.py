@@ -32,8 +32,10 @@ def holder_identity(env: dict[str, str] | os._Environ[str] = os.environ) -> str:
     if env.get("GITHUB_RUN_ID"):
         repo = env.get("GITHUB_REPOSITORY", "")
         job = f"/{env['GITHUB_JOB']}" if env.get("GITHUB_JOB") else ""
-        return (f"github:{repo}/actions/runs/{env['GITHUB_RUN_ID']}#{env.get('GITHUB_RUN_ATTEMPT', '1')}"
-                f"{job}/{nonce}")
+        return (
+            f"github:{repo}/actions/runs/{env['GITHUB_RUN_ID']}#{env.get('GITHUB_RUN_ATTEMPT', '1')}"
+            f"{job}/{nonce}"
+        )
     if env.get("CI_JOB_ID"):
         return f"gitlab:{env.get('CI_PROJECT_PATH', '')}/jobs/{env['CI_JOB_ID']}/{nonce}"
     if env.get("BUILD_TAG"):
@@ -74,15 +76,24 @@ def held_by_other(lease: Obj, me: str, now: datetime) -> str | None:
 
 
 class ReleaseLock:
-    def __init__(self, kube: Kube, service: str, *, duration: float, identity: str | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        service: str,
+        *,
+        duration: float,
+        identity: str | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.kube = kube
         self.name = lease_name(service)
         self.service = service
         self.duration = int(duration)
         self.identity = identity or holder_identity()
         self.clock = clock
-        self.lost: str | None = None  # why we no longer hold it (someone forced it), checked before the switch
+        self.lost: str | None = (
+            None  # why we no longer hold it (someone forced it), checked before the switch
+        )
         self._lease: Obj | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -90,8 +101,12 @@ class ReleaseLock:
 
     def _spec(self, acquire: bool, transitions: int) -> Obj:
         now = _micro(self.clock())
-        spec: Obj = {"holderIdentity": self.identity, "leaseDurationSeconds": self.duration,
-                     "renewTime": now, "leaseTransitions": transitions}
+        spec: Obj = {
+            "holderIdentity": self.identity,
+            "leaseDurationSeconds": self.duration,
+            "renewTime": now,
+            "leaseTransitions": transitions,
+        }
         if acquire:
             spec["acquireTime"] = now
         return spec
@@ -102,10 +117,16 @@ class ReleaseLock:
         for _ in range(3):
             lease = self.kube.get(COORDINATION, "leases", self.name)
             if lease is None:
-                body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                        "metadata": {"name": self.name, "namespace": self.kube.namespace,
-                                     "labels": {"app.kubernetes.io/managed-by": "bluegreen"}},
-                        "spec": self._spec(True, 0)}
+                body = {
+                    "apiVersion": "coordination.k8s.io/v1",
+                    "kind": "Lease",
+                    "metadata": {
+                        "name": self.name,
+                        "namespace": self.kube.namespace,
+                        "labels": {"app.kubernetes.io/managed-by": "bluegreen"},
+                    },
+                    "spec": self._spec(True, 0),
+                }
                 try:
                     self._lease = self.kube.create(COORDINATION, "leases", body)
                     break
@@ -115,12 +136,16 @@ class ReleaseLock:
                     raise
             other = held_by_other(lease, self.identity, self.clock())
             if other and not force:
-                raise LockHeld(f"another release of service {self.service!r} is in progress: lease/{self.name} is held by {other}",
-                               hint="wait for it to finish, or pass --force-unlock if you are sure that run is gone")
+                raise LockHeld(
+                    f"another release of service {self.service!r} is in progress: lease/{self.name} is held by {other}",
+                    hint="wait for it to finish, or pass --force-unlock if you are sure that run is gone",
+                )
             if other:
                 overridden = other
             spec = lease.get("spec") or {}
-            transitions = int(spec.get("leaseTransitions") or 0) + (1 if spec.get("holderIdentity") != self.identity else 0)
+            transitions = int(spec.get("leaseTransitions") or 0) + (
+                1 if spec.get("holderIdentity") != self.identity else 0
+            )
             lease["spec"] = {**spec, **self._spec(True, transitions)}
             try:
                 self._lease = self.kube.replace(COORDINATION, "leases", lease)
@@ -130,7 +155,9 @@ class ReleaseLock:
                     continue
                 raise
         else:
-            raise LockHeld(f"could not take lease/{self.name}: it kept changing under us (another release is starting)")
+            raise LockHeld(
+                f"could not take lease/{self.name}: it kept changing under us (another release is starting)"
+            )
         self._thread = threading.Thread(target=self._renew_loop, daemon=True, name="lease-renew")
         self._thread.start()
         return overridden
@@ -152,8 +179,13 @@ class ReleaseLock:
             lease["spec"] = {**lease["spec"], "renewTime": _micro(self.clock())}
             try:
                 # A short budget: a renewal must finish well within the lease, or the next one tries again.
-                self._lease = self.kube.request("PUT", self.kube.path(COORDINATION, "leases", self.name),
-                                                body=lease, timeout=(5, 10), attempts=2)
+                self._lease = self.kube.request(
+                    "PUT",
+                    self.kube.path(COORDINATION, "leases", self.name),
+                    body=lease,
+                    timeout=(5, 10),
+                    attempts=2,
+                )
             except ApiFailure as e:
                 if e.code == 409:
                     current = self.kube.get(COORDINATION, "leases", self.name)
@@ -184,8 +216,10 @@ class ReleaseLock:
                         current["spec"]["holderIdentity"] = None
                         self.kube.replace(COORDINATION, "leases", current)
             except BluegreenError as e:
-                return (f"lease/{self.name} could not be released ({e}); it expires by itself "
-                        f"{self.duration}s after its last renewal")
+                return (
+                    f"lease/{self.name} could not be released ({e}); it expires by itself "
+                    f"{self.duration}s after its last renewal"
+                )
             finally:
                 self._lease = None
         return None

@@ -27,7 +27,9 @@ def selector_of(service: Obj) -> dict[str, str]:
 
 
 def template_labels(deployment: Obj) -> dict[str, str]:
-    return dict((((deployment.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {})
+    return dict(
+        (((deployment.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
+    )
 
 
 def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
@@ -67,17 +69,24 @@ def choose_container(deployment: Obj, requested: str | None, source: str) -> str
     names = [c.get("name", "") for c in containers(deployment)]
     if requested is not None:
         if requested not in names:
-            raise InputError("--container", f"{source} has no container {requested!r}",
-                             hint=f"its containers are: {', '.join(names)}")
+            raise InputError(
+                "--container",
+                f"{source} has no container {requested!r}",
+                hint=f"its containers are: {', '.join(names)}",
+            )
         return requested
     if len(names) != 1:
-        raise InputError("--container", f"{source} has {len(names)} containers ({', '.join(names)})",
-                         hint="pass --container to say which one gets the new image")
+        raise InputError(
+            "--container",
+            f"{source} has {len(names)} containers ({', '.join(names)})",
+            hint="pass --container to say which one gets the new image",
+        )
     return names[0]
 
 
-def colored_copy(source: Obj, *, name: str, namespace: str, color_label: str, color: str,
-                 image: str | None, container: str) -> Obj:
+def colored_copy(
+    source: Obj, *, name: str, namespace: str, color_label: str, color: str, image: str | None, container: str
+) -> Obj:
     """A Deployment like ``source`` but of ``color``: colour label in metadata, selector and pod template.
 
     Only what belongs to the app is carried over: no status, uid, resourceVersion, owner references,
@@ -98,8 +107,9 @@ def colored_copy(source: Obj, *, name: str, namespace: str, color_label: str, co
     labels = dict(src_meta.get("labels") or {})
     labels[color_label] = color
     labels[st.MANAGED_BY_KEY] = st.MANAGED_BY
-    annotations = {k: v for k, v in (src_meta.get("annotations") or {}).items()
-                   if not k.startswith(_FOREIGN_ANNOTATIONS)}
+    annotations = {
+        k: v for k, v in (src_meta.get("annotations") or {}).items() if not k.startswith(_FOREIGN_ANNOTATIONS)
+    }
     meta: Obj = {"name": name, "namespace": namespace, "labels": labels}
     if annotations:
         meta["annotations"] = annotations
@@ -110,8 +120,11 @@ def check_manifest(manifest: Obj, namespace: str) -> None:
     """A --manifest must be one apps/v1 Deployment whose selector picks its own pod template."""
     if not isinstance(manifest, dict) or manifest.get("kind") != "Deployment":
         kind = manifest.get("kind") if isinstance(manifest, dict) else type(manifest).__name__
-        raise InputError("--manifest", f"is not a Deployment (kind: {kind})",
-                         hint="give one apps/v1 Deployment; bluegreen sets its name, colour and image")
+        raise InputError(
+            "--manifest",
+            f"is not a Deployment (kind: {kind})",
+            hint="give one apps/v1 Deployment; bluegreen sets its name, colour and image",
+        )
     if manifest.get("apiVersion") != "apps/v1":
         raise InputError("--manifest", f"apiVersion {manifest.get('apiVersion')!r} is not apps/v1")
     ns = (manifest.get("metadata") or {}).get("namespace")
@@ -127,8 +140,11 @@ def check_manifest(manifest: Obj, namespace: str) -> None:
     match = ((spec.get("selector") or {}).get("matchLabels")) or {}
     labels = ((spec["template"].get("metadata") or {}).get("labels")) or {}
     if not match or not selects(match, labels):
-        raise InputError("--manifest", "spec.selector.matchLabels does not match spec.template.metadata.labels",
-                         hint="every selector label must also be a pod template label")
+        raise InputError(
+            "--manifest",
+            "spec.selector.matchLabels does not match spec.template.metadata.labels",
+            hint="every selector label must also be a pod template label",
+        )
 
 
 # ---------------------------------------------------------------------------------------------- release
@@ -209,12 +225,18 @@ def find_live(service: Obj, deployments: list[Obj], color_label: str) -> tuple[s
     svc = name_of(service)
     selector = selector_of(service)
     if not selector:
-        raise InputError("--service", f"service {svc!r} has no selector",
-                         hint="bluegreen switches a Service's selector; a Service without one is managed by hand")
+        raise InputError(
+            "--service",
+            f"service {svc!r} has no selector",
+            hint="bluegreen switches a Service's selector; a Service without one is managed by hand",
+        )
     color = selector.get(color_label)
     if color is not None and color not in st.COLORS:
-        raise InputError("--color-label", f"service {svc!r} selects {color_label}={color}, which is not blue or green",
-                         hint="bluegreen switches between the colours blue and green; pass the label that carries them")
+        raise InputError(
+            "--color-label",
+            f"service {svc!r} selects {color_label}={color}, which is not blue or green",
+            hint="bluegreen switches between the colours blue and green; pass the label that carries them",
+        )
     found = matching(selector, deployments)
     if color is None:
         # Every Deployment whose pods carry the selector is live; the coloured ones are copies made by an
@@ -222,13 +244,18 @@ def find_live(service: Obj, deployments: list[Obj], color_label: str) -> tuple[s
         uncoloured = [d for d in found if color_label not in template_labels(d)]
         found = uncoloured or found
     if not found:
-        raise InputError("--service", f"no Deployment's pod template matches service {svc!r} selector "
-                         f"{fmt_selector(selector)}", hint="deploy the app first, or check --namespace")
+        raise InputError(
+            "--service",
+            f"no Deployment's pod template matches service {svc!r} selector {fmt_selector(selector)}",
+            hint="deploy the app first, or check --namespace",
+        )
     if len(found) > 1:
         names = ", ".join(sorted(name_of(d) for d in found))
-        raise InputError("--service", f"{len(found)} Deployments match service {svc!r} selector "
-                         f"{fmt_selector(selector)}: {names}",
-                         hint="bluegreen needs exactly one live Deployment behind the Service")
+        raise InputError(
+            "--service",
+            f"{len(found)} Deployments match service {svc!r} selector {fmt_selector(selector)}: {names}",
+            hint="bluegreen needs exactly one live Deployment behind the Service",
+        )
     return color, found[0]
 
 
@@ -246,15 +273,28 @@ def preview_service(service: Obj, *, name: str, selector: dict[str, str]) -> Obj
             "labels": {st.ROLE_KEY: st.ROLE_PREVIEW, st.MANAGED_BY_KEY: st.MANAGED_BY},
             "annotations": {st.PREFIX + "preview-of": name_of(service)},
         },
-        "spec": {"type": "ClusterIP", "selector": selector, "ports": ports,
-                 # a headless live Service gets a headless preview (it may have no ports at all)
-                 **({"clusterIP": "None"} if (service.get("spec") or {}).get("clusterIP") == "None" else {})},
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector,
+            "ports": ports,
+            # a headless live Service gets a headless preview (it may have no ports at all)
+            **({"clusterIP": "None"} if (service.get("spec") or {}).get("clusterIP") == "None" else {}),
+        },
     }
 
 
-def plan_release(service: Obj, deployments: list[Obj], *, image: str, color_label: str,
-                 deployment: str | None, container: str | None, manifest: Obj | None,
-                 preview_name: str, existing_preview: Obj | None) -> ReleasePlan:
+def plan_release(
+    service: Obj,
+    deployments: list[Obj],
+    *,
+    image: str,
+    color_label: str,
+    deployment: str | None,
+    container: str | None,
+    manifest: Obj | None,
+    preview_name: str,
+    existing_preview: Obj | None,
+) -> ReleasePlan:
     ns = service["metadata"]["namespace"]
     svc = name_of(service)
     live_color, live = find_live(service, deployments, color_label)
@@ -266,21 +306,44 @@ def plan_release(service: Obj, deployments: list[Obj], *, image: str, color_labe
         base = deployment or base_name(name_of(live))
         blue_name = f"{base}-{live_color}"
         if blue_name == name_of(live):
-            raise InputError("--deployment", f"the uncoloured Deployment is already named {blue_name!r}",
-                             hint="pass --deployment with another base name for the coloured copies")
+            raise InputError(
+                "--deployment",
+                f"the uncoloured Deployment is already named {blue_name!r}",
+                hint="pass --deployment with another base name for the coloured copies",
+            )
         if (live.get("spec") or {}).get("paused") or not rd.rollout(live).done:
-            raise InputError("--service", f"deployment {name_of(live)!r} is paused or mid-rollout: "
-                             f"{rd.rollout(live).message}",
-                             hint="adoption copies what runs; let its rollout finish (or resume it), then re-run")
+            raise InputError(
+                "--service",
+                f"deployment {name_of(live)!r} is paused or mid-rollout: {rd.rollout(live).message}",
+                hint="adoption copies what runs; let its rollout finish (or resume it), then re-run",
+            )
         live_container = choose_container(live, container, f"deployment {name_of(live)!r}")
-        blue = colored_copy(live, name=blue_name, namespace=ns, color_label=color_label, color=live_color,
-                            image=None, container=live_container)
+        blue = colored_copy(
+            live,
+            name=blue_name,
+            namespace=ns,
+            color_label=color_label,
+            color=live_color,
+            image=None,
+            container=live_container,
+        )
         existing_blue = by_name.get(blue_name)
-        if existing_blue is not None and (existing_blue.get("spec") or {}).get("selector") != blue["spec"]["selector"]:
-            raise InputError("--deployment", f"deployment {blue_name!r} exists with another selector, which cannot "
-                             f"change (selectors are immutable)", hint=f"delete deployment {blue_name!r} and re-run")
-        adoption = Adoption(original=name_of(live), blue=blue, blue_exists=blue_name in by_name,
-                            selector=selector_with(selector_of(service), color_label, live_color))
+        if (
+            existing_blue is not None
+            and (existing_blue.get("spec") or {}).get("selector") != blue["spec"]["selector"]
+        ):
+            raise InputError(
+                "--deployment",
+                f"deployment {blue_name!r} exists with another selector, which cannot "
+                f"change (selectors are immutable)",
+                hint=f"delete deployment {blue_name!r} and re-run",
+            )
+        adoption = Adoption(
+            original=name_of(live),
+            blue=blue,
+            blue_exists=blue_name in by_name,
+            selector=selector_with(selector_of(service), color_label, live_color),
+        )
         base_selector = adoption.selector
     else:
         base = deployment or base_name(name_of(live))
@@ -298,40 +361,64 @@ def plan_release(service: Obj, deployments: list[Obj], *, image: str, color_labe
     else:
         source, source_desc = live, f"deployment {name_of(live)!r}"
     chosen = choose_container(source, container, source_desc)
-    target = colored_copy(source, name=target_name, namespace=ns, color_label=color_label, color=idle,
-                          image=image, container=chosen)
+    target = colored_copy(
+        source,
+        name=target_name,
+        namespace=ns,
+        color_label=color_label,
+        color=idle,
+        image=image,
+        container=chosen,
+    )
     if manifest is None or (manifest.get("spec") or {}).get("replicas") is None:
         # A manifest without replicas (often: an HPA owns them) gets the live count, not the API's 1.
         target["spec"]["replicas"] = replicas_of(live)
     if manifest is not None and not selects(target_selector, template_labels(target)):
         missing = {k: v for k, v in target_selector.items() if template_labels(target).get(k) != v}
-        raise InputError("--manifest", f"pod template labels lack the Service's selector {fmt_selector(missing)}",
-                         hint="without them the Service would select no pod after the switch")
+        raise InputError(
+            "--manifest",
+            f"pod template labels lack the Service's selector {fmt_selector(missing)}",
+            hint="without them the Service would select no pod after the switch",
+        )
 
     if replicas_of(target) <= 0:
-        raise InputError("--manifest" if manifest is not None else "--service",
-                         f"the new colour would run 0 replicas (from {source_desc})",
-                         hint="bluegreen does not switch traffic to nothing; give it at least one replica")
+        raise InputError(
+            "--manifest" if manifest is not None else "--service",
+            f"the new colour would run 0 replicas (from {source_desc})",
+            hint="bluegreen does not switch traffic to nothing; give it at least one replica",
+        )
 
     existing = by_name.get(target_name)
     if existing is not None:
-        old_sel = ((existing.get("spec") or {}).get("selector") or {})
+        old_sel = (existing.get("spec") or {}).get("selector") or {}
         if old_sel != target["spec"]["selector"]:
-            raise InputError("--deployment", f"deployment {target_name!r} exists with selector "
-                             f"{fmt_selector(old_sel.get('matchLabels') or {})}, which cannot change "
-                             f"(selectors are immutable)", hint=f"delete deployment {target_name!r} and re-run")
+            raise InputError(
+                "--deployment",
+                f"deployment {target_name!r} exists with selector "
+                f"{fmt_selector(old_sel.get('matchLabels') or {})}, which cannot change "
+                f"(selectors are immutable)",
+                hint=f"delete deployment {target_name!r} and re-run",
+            )
         if selects(selector_of(service), template_labels(existing)):
             raise InputError("--service", f"deployment {target_name!r} already receives live traffic")
 
     if existing_preview is not None:
         labels = (existing_preview.get("metadata") or {}).get("labels") or {}
-        owner = ((existing_preview.get("metadata") or {}).get("annotations") or {}).get(st.PREFIX + "preview-of")
+        owner = ((existing_preview.get("metadata") or {}).get("annotations") or {}).get(
+            st.PREFIX + "preview-of"
+        )
         if labels.get(st.ROLE_KEY) != st.ROLE_PREVIEW:
-            raise InputError("--preview-service", f"service {preview_name!r} exists and was not made by bluegreen",
-                             hint="pass another --preview-service name; bluegreen will not take over a Service it did not create")
+            raise InputError(
+                "--preview-service",
+                f"service {preview_name!r} exists and was not made by bluegreen",
+                hint="pass another --preview-service name; bluegreen will not take over a Service it did not create",
+            )
         if owner and owner != svc:
-            raise InputError("--preview-service", f"service {preview_name!r} is the preview of service {owner!r}",
-                             hint="pass another --preview-service name")
+            raise InputError(
+                "--preview-service",
+                f"service {preview_name!r} is the preview of service {owner!r}",
+                hint="pass another --preview-service name",
+            )
 
     return ReleasePlan(
         namespace=ns,
@@ -359,8 +446,9 @@ def _escape(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
 
 
-def switch_patch(service: Obj, *, color_label: str, to_color: str,
-                 annotations: dict[str, str | None]) -> list[Obj]:
+def switch_patch(
+    service: Obj, *, color_label: str, to_color: str, annotations: dict[str, str | None]
+) -> list[Obj]:
     """ONE JSON patch that moves traffic and records the release, valid only against the Service as read.
 
     The `test` of resourceVersion makes it a compare-and-swap: the API server rejects the whole patch if
@@ -371,7 +459,9 @@ def switch_patch(service: Obj, *, color_label: str, to_color: str,
     ops: list[Obj] = [{"op": "test", "path": "/metadata/resourceVersion", "value": meta["resourceVersion"]}]
     selector = selector_of(service)
     if color_label in selector:
-        ops.append({"op": "test", "path": f"/spec/selector/{_escape(color_label)}", "value": selector[color_label]})
+        ops.append(
+            {"op": "test", "path": f"/spec/selector/{_escape(color_label)}", "value": selector[color_label]}
+        )
     ops.append({"op": "add", "path": f"/spec/selector/{_escape(color_label)}", "value": to_color})
     current = meta.get("annotations")
     wanted = {k: v for k, v in annotations.items() if v is not None}
@@ -417,8 +507,10 @@ class RollbackPlan:
         lines = []
         if self.restore_replicas:
             lines.append(f"scale deployment.apps/{self.to_name} to {self.restore_replicas} replicas and wait")
-        lines.append(f"switch service/{self.service}: {self.color_label} {self.from_color} -> {self.to_color} "
-                     f"(image {self.to_image})")
+        lines.append(
+            f"switch service/{self.service}: {self.color_label} {self.from_color} -> {self.to_color} "
+            f"(image {self.to_image})"
+        )
         return lines
 
 
@@ -429,21 +521,30 @@ def plan_rollback(service: Obj, deployments: list[Obj]) -> RollbackPlan:
     selector = selector_of(service)
     live_color = selector.get(color_label)
     if not state.known or live_color not in st.COLORS:
-        raise NothingToRollBack(f"service {svc!r} has no bluegreen release recorded, so there is nothing to roll back to",
-                                hint="rollback needs one earlier release made by bluegreen deploy")
+        raise NothingToRollBack(
+            f"service {svc!r} has no bluegreen release recorded, so there is nothing to roll back to",
+            hint="rollback needs one earlier release made by bluegreen deploy",
+        )
     to_color = st.other_color(live_color)
     if state.previous_color != to_color or not state.previous_image:
-        raise NothingToRollBack(f"service {svc!r} records no previous colour to roll back to",
-                                hint="the first release has nothing before it")
+        raise NothingToRollBack(
+            f"service {svc!r} records no previous colour to roll back to",
+            hint="the first release has nothing before it",
+        )
     to_selector = selector_with(selector, color_label, to_color)
     found = matching(to_selector, deployments)
     if not found:
-        raise NothingToRollBack(f"the previous colour {to_color} has no Deployment any more "
-                                f"(it was deleted, e.g. by --after-switch delete)",
-                                hint=f"redeploy the previous image: bluegreen deploy --service {svc} --image {state.previous_image}")
+        raise NothingToRollBack(
+            f"the previous colour {to_color} has no Deployment any more "
+            f"(it was deleted, e.g. by --after-switch delete)",
+            hint=f"redeploy the previous image: bluegreen deploy --service {svc} --image {state.previous_image}",
+        )
     if len(found) > 1:
-        raise InputError("--service", f"{len(found)} Deployments match {fmt_selector(to_selector)}: "
-                         f"{', '.join(sorted(name_of(d) for d in found))}")
+        raise InputError(
+            "--service",
+            f"{len(found)} Deployments match {fmt_selector(to_selector)}: "
+            f"{', '.join(sorted(name_of(d) for d in found))}",
+        )
     target = found[0]
     running = [c.get("image") for c in containers(target)]
     if state.previous_image not in running:
@@ -451,16 +552,22 @@ def plan_rollback(service: Obj, deployments: list[Obj]) -> RollbackPlan:
         raise NothingToRollBack(
             f"deployment {name_of(target)!r} now runs {', '.join(str(i) for i in running)}, not {state.previous_image} "
             f"that was live before (a later release failed before its switch and left its image there)",
-            hint=f"roll back by redeploying the last good image: bluegreen deploy --service {svc} --image {good}")
+            hint=f"roll back by redeploying the last good image: bluegreen deploy --service {svc} --image {good}",
+        )
     live = matching(selector, deployments)
     restore = None
     if replicas_of(target) == 0:
         restore = state.previous_replicas or (replicas_of(live[0]) if live else 1) or 1
     return RollbackPlan(
-        namespace=service["metadata"]["namespace"], service=svc, color_label=color_label,
-        from_color=live_color, to_color=to_color,
+        namespace=service["metadata"]["namespace"],
+        service=svc,
+        color_label=color_label,
+        from_color=live_color,
+        to_color=to_color,
         from_deployment=name_of(live[0]) if live else None,
-        from_image=state.active_image, from_replicas=replicas_of(live[0]) if live else None,
-        to_deployment=target, to_image=state.previous_image, restore_replicas=restore,
+        from_image=state.active_image,
+        from_replicas=replicas_of(live[0]) if live else None,
+        to_deployment=target,
+        to_image=state.previous_image,
+        restore_replicas=restore,
     )
-

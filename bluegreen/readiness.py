@@ -14,7 +14,13 @@ Obj = dict[str, Any]
 # although the kubelet retries it: a wrong tag is by far the common cause, and failing before the switch
 # is always safe (re-run after a registry hiccup). CreateContainerConfigError is not: it clears by itself
 # when the missing ConfigMap or Secret appears, so it is left to the progress deadline.
-FATAL_WAITING = {"ErrImagePull", "ImagePullBackOff", "CrashLoopBackOff", "InvalidImageName", "ErrImageNeverPull"}
+FATAL_WAITING = {
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "CrashLoopBackOff",
+    "InvalidImageName",
+    "ErrImageNeverPull",
+}
 
 
 @dataclass(frozen=True)
@@ -40,8 +46,11 @@ def rollout(deployment: Obj) -> Rollout:
         return Rollout(False, f"{name}: waiting for the deployment spec update to be observed")
     progressing = _condition(deployment, "Progressing")
     if progressing and progressing.get("reason") == "ProgressDeadlineExceeded":
-        return Rollout(False, f"{name} exceeded its progress deadline: {progressing.get('message', '')}".rstrip(": "),
-                       failed=True)
+        return Rollout(
+            False,
+            f"{name} exceeded its progress deadline: {progressing.get('message', '')}".rstrip(": "),
+            failed=True,
+        )
     want = 1 if spec.get("replicas") is None else int(spec["replicas"])
     updated = int(status.get("updatedReplicas") or 0)
     total = int(status.get("replicas") or 0)
@@ -101,7 +110,7 @@ def pod_waiting(pod: Obj) -> str | None:
 
 
 def image_of_pod(pod: Obj, container: str) -> str | None:
-    for c in ((pod.get("spec") or {}).get("containers") or []):
+    for c in (pod.get("spec") or {}).get("containers") or []:
         if c.get("name") == container:
             return c.get("image")
     return None

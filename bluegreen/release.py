@@ -58,8 +58,11 @@ class Release:
         svc = self.kube.get(CORE, "services", name)
         if svc is None:
             self.kube.check_namespace()  # only now: tell a missing namespace from a missing Service
-            raise InputError(flag, f"service {name!r} not found in namespace {self.kube.namespace!r}",
-                             hint="check the name and --namespace")
+            raise InputError(
+                flag,
+                f"service {name!r} not found in namespace {self.kube.namespace!r}",
+                hint="check the name and --namespace",
+            )
         return svc
 
     def deployments(self) -> list[Obj]:
@@ -84,11 +87,20 @@ class Release:
     # ------------------------------------------------------------------------------------------- waits
 
     @contextmanager
-    def watching(self, base: str, resource: str, *, labels: str | None = None, fields: str | None = None,
-                 known: Obj | None = None) -> Iterator[Informer]:
+    def watching(
+        self,
+        base: str,
+        resource: str,
+        *,
+        labels: str | None = None,
+        fields: str | None = None,
+        known: Obj | None = None,
+    ) -> Iterator[Informer]:
         """An informer for the duration of the block. A ``known`` object (one we just wrote) seeds it, so
         it watches on from that version without listing."""
-        inf = self.kube.informer(base, resource, label_selector=labels, field_selector=fields).start(known=known)
+        inf = self.kube.informer(base, resource, label_selector=labels, field_selector=fields).start(
+            known=known
+        )
         try:
             yield inf
         finally:
@@ -164,19 +176,26 @@ class Release:
             finally:
                 self.log.done_progress()
         if not done:
-            raise GreenNotReady(f"timed out after {timeout:g}s: {last['rollout'].message}"
-                                + self._pod_reasons(pods, container, image))
+            raise GreenNotReady(
+                f"timed out after {timeout:g}s: {last['rollout'].message}"
+                + self._pod_reasons(pods, container, image)
+            )
         return dict(last["current"])
 
     def _pod_reasons(self, pods: Informer, container: str, image: str | None) -> str:
-        not_ready = [p for p in list(pods.objects.values())
-                     if rd.image_of_pod(p, container) == image and not rd.is_ready(p)]
+        not_ready = [
+            p
+            for p in list(pods.objects.values())
+            if rd.image_of_pod(p, container) == image and not rd.is_ready(p)
+        ]
         if not not_ready:
             return ""
         pod = not_ready[0]
         self._show_logs(pod, container)
         reason = rd.pod_problem(pod) or rd.pod_waiting(pod)
-        return f"; {len(not_ready)} pod(s) not ready, e.g. pod/{pl.name_of(pod)}" + (f": {reason}" if reason else "")
+        return f"; {len(not_ready)} pod(s) not ready, e.g. pod/{pl.name_of(pod)}" + (
+            f": {reason}" if reason else ""
+        )
 
     def _show_logs(self, pod: Obj, container: str) -> None:
         lines = self.kube.pod_log(pl.name_of(pod), container, tail_lines=10)
@@ -189,10 +208,14 @@ class Release:
         """The endpoint gate: wait until the Service routes only to ready pods of ``color``, at least
         ``desired`` of them. Re-evaluated on every change, so pods replaced meanwhile do not trip it."""
         if desired <= 0:
-            raise ReleaseFailed(f"{color} has no pods to route to (0 replicas); bluegreen does not send traffic "
-                                f"to nothing", hint="give the Deployment at least one replica")
+            raise ReleaseFailed(
+                f"{color} has no pods to route to (0 replicas); bluegreen does not send traffic to nothing",
+                hint="give the Deployment at least one replica",
+            )
         msg = [""]
-        with self.watching(DISCOVERY, "endpointslices", labels=f"kubernetes.io/service-name={service}") as slices:
+        with self.watching(
+            DISCOVERY, "endpointslices", labels=f"kubernetes.io/service-name={service}"
+        ) as slices:
 
             def check() -> bool:
                 have = rd.ready_endpoint_pods(list(slices.objects.values()))
@@ -214,8 +237,15 @@ class Release:
 
     # ------------------------------------------------------------------------------------------ switch
 
-    def switch(self, service: Obj, *, color_label: str, to_color: str, new_state: st.ReleaseState | None = None,
-               restore: dict[str, str | None] | None = None) -> Obj:
+    def switch(
+        self,
+        service: Obj,
+        *,
+        color_label: str,
+        to_color: str,
+        new_state: st.ReleaseState | None = None,
+        restore: dict[str, str | None] | None = None,
+    ) -> Obj:
         """The one compare-and-swap that moves traffic and records the release (``new_state``) or puts
         our annotations back as they were (``restore``). A lost reply is recognised by reading again."""
         name = pl.name_of(service)
@@ -224,8 +254,9 @@ class Release:
 
         def landed(current: Obj) -> bool:
             ann = current["metadata"].get("annotations") or {}
-            return pl.selector_of(current).get(color_label) == to_color and \
-                all(ann.get(k) == v for k, v in wanted.items())
+            return pl.selector_of(current).get(color_label) == to_color and all(
+                ann.get(k) == v for k, v in wanted.items()
+            )
 
         try:
             return self.kube.patch(CORE, "services", name, ops, JSON_PATCH)
@@ -233,19 +264,26 @@ class Release:
             try:
                 current = self.kube.get(CORE, "services", name)
             except BluegreenError as again:
-                raise Unverified(f"could not tell whether service/{name} switched to {color_label}={to_color}: "
-                                 f"the switch failed ({e}) and reading the Service back failed too ({again})",
-                                 hint="look now: bluegreen status") from None
+                raise Unverified(
+                    f"could not tell whether service/{name} switched to {color_label}={to_color}: "
+                    f"the switch failed ({e}) and reading the Service back failed too ({again})",
+                    hint="look now: bluegreen status",
+                ) from None
             if current is not None and landed(current):
                 self.log.info(f"service/{name}: the switch landed although its reply was lost")
                 return current
-            if isinstance(e, ApiFailure) and e.code in (409, 422) and current is not None \
-                    and current["metadata"].get("resourceVersion") != service["metadata"].get("resourceVersion"):
+            if (
+                isinstance(e, ApiFailure)
+                and e.code in (409, 422)
+                and current is not None
+                and current["metadata"].get("resourceVersion") != service["metadata"].get("resourceVersion")
+            ):
                 raise ConcurrentChange(
                     f"service/{name} was changed by someone else after bluegreen read it "
                     f"(resourceVersion {service['metadata'].get('resourceVersion')} -> "
                     f"{current['metadata'].get('resourceVersion')}); nothing was switched",
-                    hint="look at who changed it, then re-run") from None
+                    hint="look at who changed it, then re-run",
+                ) from None
             raise
 
     def smoke_target(self, service: Obj, via: str) -> HttpTarget:
@@ -259,6 +297,9 @@ def smoke_port(service: Obj) -> Obj:
     """The Service port smoke checks use: the one named `http`, else the first."""
     ports = (service.get("spec") or {}).get("ports") or []
     if not ports:
-        raise InputError("--smoke-path", f"service {pl.name_of(service)!r} has no ports to smoke-test",
-                         hint="give the Service a port, or run without smoke checks")
+        raise InputError(
+            "--smoke-path",
+            f"service {pl.name_of(service)!r} has no ports to smoke-test",
+            hint="give the Service a port, or run without smoke checks",
+        )
     return next((p for p in ports if p.get("name") == "http"), ports[0])

@@ -43,11 +43,18 @@ LABEL_KEY_RE = re.compile(
 
 def validate_image(image: str | None) -> str:
     if not image or not image.strip():
-        raise InputError("--image", "is required and was empty", hint="pass the image to deploy, e.g. registry.example.com/web:1.4.2")
+        raise InputError(
+            "--image",
+            "is required and was empty",
+            hint="pass the image to deploy, e.g. registry.example.com/web:1.4.2",
+        )
     image = image.strip()
     if not IMAGE_RE.fullmatch(image):
-        raise InputError("--image", f"{image!r} is not a valid image reference",
-                         hint="expected [registry/]repository[:tag][@sha256:digest], lower-case repository")
+        raise InputError(
+            "--image",
+            f"{image!r} is not a valid image reference",
+            hint="expected [registry/]repository[:tag][@sha256:digest], lower-case repository",
+        )
     return image
 
 
@@ -57,8 +64,11 @@ def validate_name(flag: str, value: str | None, *, required: bool = True) -> str
             raise InputError(flag, "is required")
         return None
     if len(value) > 63 or not NAME_RE.fullmatch(value):
-        raise InputError(flag, f"{value!r} is not a valid Kubernetes name",
-                         hint="use lower-case letters, digits and '-', at most 63 characters")
+        raise InputError(
+            flag,
+            f"{value!r} is not a valid Kubernetes name",
+            hint="use lower-case letters, digits and '-', at most 63 characters",
+        )
     return value
 
 
@@ -73,8 +83,11 @@ def validate_timeout(flag: str, seconds: float | None, default: float) -> float:
 def validate_lock_duration(seconds: float | None) -> float:
     value = validate_timeout("--lock-duration", seconds, DEFAULT_LOCK_SECONDS)
     if value < 10:
-        raise InputError("--lock-duration", f"{value:g} seconds is too short",
-                         hint="use at least 10 seconds; the lock is renewed while the release runs")
+        raise InputError(
+            "--lock-duration",
+            f"{value:g} seconds is too short",
+            hint="use at least 10 seconds; the lock is renewed while the release runs",
+        )
     return value
 
 
@@ -96,8 +109,11 @@ class Connection:
         if self.kubeconfig:
             p = Path(self.kubeconfig)
             if not p.is_file():
-                raise InputError("--kubeconfig", f"{self.kubeconfig} does not exist or is not a file",
-                                 hint="check the path, or leave --kubeconfig out to use $KUBECONFIG or ~/.kube/config")
+                raise InputError(
+                    "--kubeconfig",
+                    f"{self.kubeconfig} does not exist or is not a file",
+                    hint="check the path, or leave --kubeconfig out to use $KUBECONFIG or ~/.kube/config",
+                )
         validate_name("--namespace", self.namespace, required=False)
 
 
@@ -140,22 +156,36 @@ class DeploySettings:
         validate_name("--deployment", self.deployment, required=False)
         validate_name("--preview-service", self.preview_service, required=False)
         if self.preview_service == self.common.service:
-            raise InputError("--preview-service", "must differ from --service",
-                             hint="the preview Service is internal and selects only the new colour")
+            raise InputError(
+                "--preview-service",
+                "must differ from --service",
+                hint="the preview Service is internal and selects only the new colour",
+            )
         if not self.color_label or not LABEL_KEY_RE.fullmatch(self.color_label):
-            raise InputError("--color-label", f"{self.color_label!r} is not a valid label key",
-                             hint="a label key is [prefix/]name: letters, digits, '-', '_', '.' (e.g. version)")
+            raise InputError(
+                "--color-label",
+                f"{self.color_label!r} is not a valid label key",
+                hint="a label key is [prefix/]name: letters, digits, '-', '_', '.' (e.g. version)",
+            )
         if self.container is not None and not self.container:
             raise InputError("--container", "is empty")
         if self.manifest is not None and not Path(self.manifest).is_file():
-            raise InputError("--manifest", f"{self.manifest} does not exist or is not a file",
-                             hint="check the path (relative to the working directory)")
+            raise InputError(
+                "--manifest",
+                f"{self.manifest} does not exist or is not a file",
+                hint="check the path (relative to the working directory)",
+            )
         if self.smoke_command is not None and not self.smoke_command.strip():
             raise InputError("--smoke-command", "is empty")
-        object.__setattr__(self, "smoke_via", validate_choice("--smoke-via", self.smoke_via, SMOKE_VIA, "auto"))
-        object.__setattr__(self, "after_switch",
-                           validate_choice("--after-switch", self.after_switch, AFTER_SWITCH, "keep"))
-        object.__setattr__(self, "on_failure", validate_choice("--on-failure", self.on_failure, ON_FAILURE, "keep"))
+        object.__setattr__(
+            self, "smoke_via", validate_choice("--smoke-via", self.smoke_via, SMOKE_VIA, "auto")
+        )
+        object.__setattr__(
+            self, "after_switch", validate_choice("--after-switch", self.after_switch, AFTER_SWITCH, "keep")
+        )
+        object.__setattr__(
+            self, "on_failure", validate_choice("--on-failure", self.on_failure, ON_FAILURE, "keep")
+        )
         object.__setattr__(self, "timeout", validate_timeout("--timeout", self.timeout, DEFAULT_TIMEOUT))
         object.__setattr__(self, "lock_duration", validate_lock_duration(self.lock_duration))
         if not self.preview_service:

@@ -136,8 +136,11 @@ def load_smoke_file(path: str) -> list[SmokeCheck]:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except FileNotFoundError:
-        raise InputError("--smoke-file", f"{path} does not exist",
-                         hint="check the path (relative to the working directory)") from None
+        raise InputError(
+            "--smoke-file",
+            f"{path} does not exist",
+            hint="check the path (relative to the working directory)",
+        ) from None
     except (OSError, UnicodeDecodeError) as err:
         raise InputError("--smoke-file", f"cannot read {path}: {err}") from None
     try:
@@ -148,8 +151,11 @@ def load_smoke_file(path: str) -> list[SmokeCheck]:
         if mark is not None:
             where = f" at line {mark.line + 1}, column {mark.column + 1}"
         problem = getattr(err, "problem", None) or str(err)
-        raise InputError("--smoke-file", f"{path} is not valid YAML{where}: {problem}",
-                         hint="write a YAML list of checks, each a mapping with at least 'path:'") from None
+        raise InputError(
+            "--smoke-file",
+            f"{path} is not valid YAML{where}: {problem}",
+            hint="write a YAML list of checks, each a mapping with at least 'path:'",
+        ) from None
 
     if isinstance(doc, dict):
         extra = sorted(set(doc) - {"checks"})

@@ -22,8 +22,16 @@ ANN_PREVIOUS_REPLICAS = PREFIX + "previous-replicas"
 ANN_COLOR_LABEL = PREFIX + "color-label"
 ANN_RELEASE_ID = PREFIX + "release-id"
 ANN_HISTORY = PREFIX + "history"
-STATE_ANNOTATIONS = (ANN_ACTIVE_COLOR, ANN_PREVIOUS_COLOR, ANN_ACTIVE_IMAGE, ANN_PREVIOUS_IMAGE,
-                     ANN_PREVIOUS_REPLICAS, ANN_COLOR_LABEL, ANN_RELEASE_ID, ANN_HISTORY)
+STATE_ANNOTATIONS = (
+    ANN_ACTIVE_COLOR,
+    ANN_PREVIOUS_COLOR,
+    ANN_ACTIVE_IMAGE,
+    ANN_PREVIOUS_IMAGE,
+    ANN_PREVIOUS_REPLICAS,
+    ANN_COLOR_LABEL,
+    ANN_RELEASE_ID,
+    ANN_HISTORY,
+)
 
 # Labels we put on objects we create (never into a selector).
 MANAGED_BY_KEY = "app.kubernetes.io/managed-by"
@@ -58,8 +66,13 @@ class HistoryEntry:
             v = d.get(key)
             return v if isinstance(v, str) else None
 
-        return cls(time=text("time") or "", action=text("action") or "", color=text("color") or "",
-                   image=text("image"), run_url=text("run_url"))
+        return cls(
+            time=text("time") or "",
+            action=text("action") or "",
+            color=text("color") or "",
+            image=text("image"),
+            run_url=text("run_url"),
+        )
 
 
 @dataclass(frozen=True)
@@ -126,9 +139,20 @@ def to_annotations(state: ReleaseState) -> dict[str, str | None]:
     }
 
 
-def after_switch(state: ReleaseState, *, to_color: str, to_image: str | None, from_color: str | None,
-                 from_image: str | None, from_replicas: int | None, color_label: str, action: str,
-                 time: str, release_id: str, run_url: str | None) -> ReleaseState:
+def after_switch(
+    state: ReleaseState,
+    *,
+    to_color: str,
+    to_image: str | None,
+    from_color: str | None,
+    from_image: str | None,
+    from_replicas: int | None,
+    color_label: str,
+    action: str,
+    time: str,
+    release_id: str,
+    run_url: str | None,
+) -> ReleaseState:
     """The state to record in the same request that switches traffic to ``to_color``."""
     entry = HistoryEntry(time=time, action=action, color=to_color, image=to_image, run_url=run_url)
     return replace(

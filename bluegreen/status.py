@@ -18,15 +18,27 @@ from bluegreen.settings import Common
 
 Obj = dict[str, Any]
 
-def status(common: Common, kube: Kube, log: StepLog, outcome: Outcome,
-           clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> dict[str, Any]:
+
+def status(
+    common: Common,
+    kube: Kube,
+    log: StepLog,
+    outcome: Outcome,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> dict[str, Any]:
     r = Release(kube, log, outcome)
     service = r.read_service(common.service)
     deployments = r.deployments()
     state = st.read_state(service)
     lease = kube.get(COORDINATION, "leases", lease_name(common.service))
-    previews = [p for p in kube.list_objects(CORE, "services", label_selector=f"{st.ROLE_KEY}={st.ROLE_PREVIEW}").get("items") or []
-                if (p["metadata"].get("annotations") or {}).get(st.PREFIX + "preview-of") == common.service]
+    previews = [
+        p
+        for p in kube.list_objects(CORE, "services", label_selector=f"{st.ROLE_KEY}={st.ROLE_PREVIEW}").get(
+            "items"
+        )
+        or []
+        if (p["metadata"].get("annotations") or {}).get(st.PREFIX + "preview-of") == common.service
+    ]
     report = describe_status(service, deployments, state, previews, lease, clock())
     outcome.service, outcome.result = common.service, "unchanged"
     outcome.active_color = report["active_color"]
@@ -40,8 +52,14 @@ def status(common: Common, kube: Kube, log: StepLog, outcome: Outcome,
     return report
 
 
-def describe_status(service: Obj, deployments: list[Obj], state: st.ReleaseState, previews: list[Obj],
-                    lease: Obj | None, now: datetime) -> dict[str, Any]:
+def describe_status(
+    service: Obj,
+    deployments: list[Obj],
+    state: st.ReleaseState,
+    previews: list[Obj],
+    lease: Obj | None,
+    now: datetime,
+) -> dict[str, Any]:
     """PURE: what `status` reports, including anything a crashed run left behind."""
     color_label = state.color_label or st.DEFAULT_COLOR_LABEL
     selector = pl.selector_of(service)
@@ -62,14 +80,23 @@ def describe_status(service: Obj, deployments: list[Obj], state: st.ReleaseState
             "live": color == active,
         }
     if active is None:
-        notes.append(f"service selects no {color_label} yet: the first deploy adopts the current Deployment as blue")
+        notes.append(
+            f"service selects no {color_label} yet: the first deploy adopts the current Deployment as blue"
+        )
     elif active not in colors:
         notes.append(f"no Deployment serves the live colour {active}!")
     idle = st.other_color(active) if active in st.COLORS else None
-    if idle and idle in colors and state.previous_image and state.previous_color == idle \
-            and state.previous_image not in colors[idle]["images"]:
-        notes.append(f"{idle} runs {', '.join(map(str, colors[idle]['images']))}, not the previous live image "
-                     f"{state.previous_image}: a release did not switch (it failed or was interrupted)")
+    if (
+        idle
+        and idle in colors
+        and state.previous_image
+        and state.previous_color == idle
+        and state.previous_image not in colors[idle]["images"]
+    ):
+        notes.append(
+            f"{idle} runs {', '.join(map(str, colors[idle]['images']))}, not the previous live image "
+            f"{state.previous_image}: a release did not switch (it failed or was interrupted)"
+        )
     holder = held_by_other(lease, "", now) if lease else None
     if holder:
         notes.append(f"a release is in progress: lease/{lease_name(pl.name_of(service))} held by {holder}")
@@ -91,12 +118,16 @@ def describe_status(service: Obj, deployments: list[Obj], state: st.ReleaseState
 
 
 def format_status(report: dict[str, Any]) -> list[str]:
-    lines = [f"service/{report['service']} (namespace {report['namespace']}): "
-             f"live colour {report['active_color'] or 'none'} (selector {pl.fmt_selector(report['selector'])})"]
+    lines = [
+        f"service/{report['service']} (namespace {report['namespace']}): "
+        f"live colour {report['active_color'] or 'none'} (selector {pl.fmt_selector(report['selector'])})"
+    ]
     for color, c in report["colors"].items():
         mark = "live" if c["live"] else "idle"
-        lines.append(f"  {color:5} {mark:4} deployment.apps/{c['deployment']}  {c['ready']}/{c['desired']} ready  "
-                     f"image {', '.join(map(str, c['images']))}")
+        lines.append(
+            f"  {color:5} {mark:4} deployment.apps/{c['deployment']}  {c['ready']}/{c['desired']} ready  "
+            f"image {', '.join(map(str, c['images']))}"
+        )
     for p in report["preview_services"]:
         lines.append(f"  preview service/{p['name']} (selector {pl.fmt_selector(p['selector'])})")
     if report["lock"]:
@@ -106,6 +137,8 @@ def format_status(report: dict[str, Any]) -> list[str]:
     if report["history"]:
         lines.append("  history (newest first):")
         for h in report["history"]:
-            lines.append(f"    {h['time']}  {h['action']:8} {h['color']:5} {h.get('image') or ''}"
-                         + (f"  {h['run_url']}" if h.get("run_url") else ""))
+            lines.append(
+                f"    {h['time']}  {h['action']:8} {h['color']:5} {h.get('image') or ''}"
+                + (f"  {h['run_url']}" if h.get("run_url") else "")
+            )
     return lines

@@ -42,16 +42,22 @@ def run_cli(kubeconfig: Path, *args: str, env: dict[str, str] | None = None) -> 
         out.unlink()
     full_env = {"GITHUB_OUTPUT": None, "GITHUB_STEP_SUMMARY": None, "GITHUB_ACTIONS": None, **(env or {})}
     runner = CliRunner()
-    result = runner.invoke(cli, [*args, "--kubeconfig", str(kubeconfig), "--output-file", str(out)],
-                           env=full_env, catch_exceptions=False)  # type: ignore[arg-type]
+    result = runner.invoke(
+        cli,
+        [*args, "--kubeconfig", str(kubeconfig), "--output-file", str(out)],
+        env=full_env,
+        catch_exceptions=False,
+    )  # type: ignore[arg-type]
     return CliResult(result.exit_code, result.stdout, result.stderr, read_dotenv(out))
 
 
 def live_view(sim: SimCluster, service: str = "web", namespace: str = "default") -> str:
     """The live Service's selector and annotations, byte for byte: what a failed release must not change."""
     svc = sim.get("services", namespace, service)
-    return json.dumps({"selector": svc["spec"].get("selector"),
-                       "annotations": svc["metadata"].get("annotations")}, sort_keys=True)
+    return json.dumps(
+        {"selector": svc["spec"].get("selector"), "annotations": svc["metadata"].get("annotations")},
+        sort_keys=True,
+    )
 
 
 def writes(sim: SimCluster) -> list[Any]:

@@ -1,10 +1,10 @@
 """The simulated cluster: a Kubernetes API server over HTTP plus controllers, for the tests and the demo.
 
-    sim = SimCluster().start()
-    sim.seed_app("web")                       # Deployment web-blue + Service web, ready
-    path = sim.write_kubeconfig(tmp / "kubeconfig")
-    ...                                       # the official client or kubectl, pointed at ``path``
-    sim.stop()
+sim = SimCluster().start()
+sim.seed_app("web")                       # Deployment web-blue + Service web, ready
+path = sim.write_kubeconfig(tmp / "kubeconfig")
+...                                       # the official client or kubectl, pointed at ``path``
+sim.stop()
 """
 
 from __future__ import annotations
@@ -29,8 +29,14 @@ __all__ = ["ApiError", "Fault", "Faults", "RequestRecord", "SimCluster", "User"]
 
 
 class SimCluster:
-    def __init__(self, ready_delay: float = 0.0, clock: Clock | None = None, auth: bool = False,
-                 rbac: bool = False, termination_delay: float | None = None) -> None:
+    def __init__(
+        self,
+        ready_delay: float = 0.0,
+        clock: Clock | None = None,
+        auth: bool = False,
+        rbac: bool = False,
+        termination_delay: float | None = None,
+    ) -> None:
         """``termination_delay``: how long a deleted pod stays Terminating on the clock (None: as long as
         ``ready_delay``); 0 removes deleted pods at once, with no Terminating state at all."""
         self._own_clock = clock is None
@@ -38,8 +44,13 @@ class SimCluster:
         self.termination_delay = max(0.0, ready_delay if termination_delay is None else termination_delay)
         self.store = Store(self.clock, graceful_pods=self.termination_delay > 0)
         self.apps = AppRegistry()
-        self.controllers = Controllers(self.store, self.clock, self.apps, ready_delay=ready_delay,
-                                       termination_delay=self.termination_delay)
+        self.controllers = Controllers(
+            self.store,
+            self.clock,
+            self.apps,
+            ready_delay=ready_delay,
+            termination_delay=self.termination_delay,
+        )
         self.faults = Faults()
         self.auth = Auth(enabled=auth or rbac, rbac=rbac)
         self.server = SimServer(self.store, self.apps, self.auth, self.faults)
@@ -75,17 +86,22 @@ class SimCluster:
     def admin_token(self) -> str:
         return self.auth.admin_token
 
-    def write_kubeconfig(self, path: str | os.PathLike[str], token: str | None = None,
-                         namespace: str = "default") -> Path:
+    def write_kubeconfig(
+        self, path: str | os.PathLike[str], token: str | None = None, namespace: str = "default"
+    ) -> Path:
         """A kubeconfig (mode 0600) whose current context points at this cluster as ``token``'s user."""
         token = token or self.auth.admin_token
         user = self.auth.tokens.get(token)
         user_name = user.name if user else "user"
         config = {
-            "apiVersion": "v1", "kind": "Config", "preferences": {},
+            "apiVersion": "v1",
+            "kind": "Config",
+            "preferences": {},
             "clusters": [{"name": "sim", "cluster": {"server": self.url}}],
             "users": [{"name": user_name, "user": {"token": token}}],
-            "contexts": [{"name": "sim", "context": {"cluster": "sim", "user": user_name, "namespace": namespace}}],
+            "contexts": [
+                {"name": "sim", "context": {"cluster": "sim", "user": user_name, "namespace": namespace}}
+            ],
             "current-context": "sim",
         }
         p = Path(path)
@@ -114,39 +130,55 @@ class SimCluster:
     def get(self, resource: str, namespace: str | None, name: str) -> Obj:
         return self.store.get(resource, namespace, name)
 
-    def delete(self, resource: str, namespace: str | None, name: str,
-               grace_period: int | None = None) -> Obj:
+    def delete(self, resource: str, namespace: str | None, name: str, grace_period: int | None = None) -> Obj:
         """Like a DELETE: a pod turns Terminating (unless ``grace_period=0`` or termination_delay is 0)."""
         return self.store.delete(resource, namespace, name, grace_period=grace_period)
 
     def wait_idle(self, timeout: float = 5.0) -> None:
         self.controllers.wait_idle(timeout)
 
-    def seed_app(self, name: str = "web", namespace: str = "default", image: str = "registry.example/web:1.0",
-                 replicas: int = 2, color: str | None = "blue", color_label: str = "version",
-                 port: int = 8080) -> None:
+    def seed_app(
+        self,
+        name: str = "web",
+        namespace: str = "default",
+        image: str = "registry.example/web:1.0",
+        replicas: int = 2,
+        color: str | None = "blue",
+        color_label: str = "version",
+        port: int = 8080,
+    ) -> None:
         """An app as a user would have it before adopting bluegreen: Deployment ``<name>-<color>`` and a
         Service ``<name>`` selecting it (``color=None``: Deployment ``<name>`` selected by app only); ready."""
         selector = {"app": name} if color is None else {"app": name, color_label: color}
         deployment: Obj = {
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name if color is None else f"{name}-{color}", "namespace": namespace,
-                         "labels": dict(selector)},
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": name if color is None else f"{name}-{color}",
+                "namespace": namespace,
+                "labels": dict(selector),
+            },
             "spec": {
                 "replicas": replicas,
                 "selector": {"matchLabels": dict(selector)},
                 "template": {
                     "metadata": {"labels": dict(selector)},
-                    "spec": {"containers": [{"name": name, "image": image,
-                                             "ports": [{"containerPort": port, "name": "http"}]}]},
+                    "spec": {
+                        "containers": [
+                            {"name": name, "image": image, "ports": [{"containerPort": port, "name": "http"}]}
+                        ]
+                    },
                 },
             },
         }
         service = {
-            "apiVersion": "v1", "kind": "Service",
+            "apiVersion": "v1",
+            "kind": "Service",
             "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
-            "spec": {"selector": dict(selector),
-                     "ports": [{"name": "http", "port": 80, "targetPort": port, "protocol": "TCP"}]},
+            "spec": {
+                "selector": dict(selector),
+                "ports": [{"name": "http", "port": 80, "targetPort": port, "protocol": "TCP"}],
+            },
         }
         if self.store.get_shared("namespaces", None, namespace) is None:
             self.store.create("namespaces", {"metadata": {"name": namespace}})
@@ -168,9 +200,12 @@ class SimCluster:
             if d is None:
                 return False
             st, want = d.get("status") or {}, (d.get("spec") or {}).get("replicas", 1)
-            return (st.get("observedGeneration", 0) >= d["metadata"].get("generation", 0)
-                    and st.get("availableReplicas", 0) == want and st.get("updatedReplicas", 0) == want
-                    and st.get("replicas", 0) == want)
+            return (
+                st.get("observedGeneration", 0) >= d["metadata"].get("generation", 0)
+                and st.get("availableReplicas", 0) == want
+                and st.get("updatedReplicas", 0) == want
+                and st.get("replicas", 0) == want
+            )
 
         changed = threading.Event()
         unsubscribe = self.store.subscribe(lambda *_: changed.set())
@@ -188,7 +223,9 @@ class SimCluster:
                     continue
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TimeoutError(f"deployment {namespace}/{name} did not become available in {timeout:g}s")
+                    raise TimeoutError(
+                        f"deployment {namespace}/{name} did not become available in {timeout:g}s"
+                    )
                 changed.wait(min(remaining, 0.5))
                 changed.clear()
         finally:

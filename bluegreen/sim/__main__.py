@@ -12,20 +12,38 @@ from . import SimCluster
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bluegreen.sim",
-                                     description="A simulated Kubernetes API server for trying bluegreen locally.")
+    parser = argparse.ArgumentParser(
+        prog="python -m bluegreen.sim",
+        description="A simulated Kubernetes API server for trying bluegreen locally.",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
-    parser.add_argument("--kubeconfig-out", default="sim.kubeconfig", type=Path,
-                        help="where to write a kubeconfig for this cluster (default: sim.kubeconfig)")
-    parser.add_argument("--ready-delay", type=float, default=1.0,
-                        help="seconds a new pod takes to become ready (default: 1.0)")
-    parser.add_argument("--termination-delay", type=float, default=None,
-                        help="seconds a deleted pod stays Terminating (default: the ready delay)")
-    parser.add_argument("--no-seed", action="store_true", help="start empty instead of with the sample app 'web'")
+    parser.add_argument(
+        "--kubeconfig-out",
+        default="sim.kubeconfig",
+        type=Path,
+        help="where to write a kubeconfig for this cluster (default: sim.kubeconfig)",
+    )
+    parser.add_argument(
+        "--ready-delay",
+        type=float,
+        default=1.0,
+        help="seconds a new pod takes to become ready (default: 1.0)",
+    )
+    parser.add_argument(
+        "--termination-delay",
+        type=float,
+        default=None,
+        help="seconds a deleted pod stays Terminating (default: the ready delay)",
+    )
+    parser.add_argument(
+        "--no-seed", action="store_true", help="start empty instead of with the sample app 'web'"
+    )
     args = parser.parse_args(argv)
 
-    sim = SimCluster(ready_delay=args.ready_delay, termination_delay=args.termination_delay).start(args.host, args.port)
+    sim = SimCluster(ready_delay=args.ready_delay, termination_delay=args.termination_delay).start(
+        args.host, args.port
+    )
     try:
         kubeconfig = sim.write_kubeconfig(args.kubeconfig_out)
         if not args.no_seed:
@@ -33,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Simulated Kubernetes API server listening on {sim.url}")
         print(f"Kubeconfig written to {kubeconfig} (namespace default)\n")
         if not args.no_seed:
-            print("Seeded: deployment.apps/web-blue (3 replicas, registry.example/web:1.0) behind service/web\n")
+            print(
+                "Seeded: deployment.apps/web-blue (3 replicas, registry.example/web:1.0) behind service/web\n"
+            )
         print("Try:")
         print(f"  export KUBECONFIG={kubeconfig.resolve()}")
         print("  kubectl get deployments,services,pods")

@@ -107,7 +107,7 @@ class AppRegistry:
         with self._lock:
             handlers = list(self._handlers)
         for match, handler in reversed(handlers):
-            if (image.startswith(match) if isinstance(match, str) else match(image)):
+            if image.startswith(match) if isinstance(match, str) else match(image):
                 return handler
         return None
 
@@ -118,8 +118,15 @@ class AppRegistry:
 
     # ---- serving -------------------------------------------------------------------------------
 
-    def serve(self, pod: Obj, method: str, path: str, query: str = "",
-              headers: Mapping[str, str] | None = None, body: bytes = b"") -> Response:
+    def serve(
+        self,
+        pod: Obj,
+        method: str,
+        path: str,
+        query: str = "",
+        headers: Mapping[str, str] | None = None,
+        body: bytes = b"",
+    ) -> Response:
         """Answer one HTTP request sent to ``pod`` (through a Service or the pod proxy)."""
         image = pod_image(pod)
         headers = headers or {}
@@ -138,8 +145,15 @@ class AppRegistry:
                 return 503, dict(_TEXT), b"not ready\n"
             return 200, dict(_TEXT), b"ok"
         if b.smoke_fails:
-            return _json_response(500, {"error": "internal error: the database migration for this version failed",
-                                        "pod": _pod_name(pod), "path": path, "version": image_tag(image)})
+            return _json_response(
+                500,
+                {
+                    "error": "internal error: the database migration for this version failed",
+                    "pod": _pod_name(pod),
+                    "path": path,
+                    "version": image_tag(image),
+                },
+            )
         return _json_response(200, self.sample_document(pod, method, path))
 
     def sample_document(self, pod: Obj, method: str, path: str) -> dict[str, Any]:
@@ -149,8 +163,14 @@ class AppRegistry:
         if color is None:
             # a custom --color-label: recognise it by its value
             color = next((v for v in labels.values() if v in ("blue", "green")), None)
-        return {"pod": _pod_name(pod), "image": image, "version": image_tag(image), "color": color,
-                "path": path, "method": method.upper()}
+        return {
+            "pod": _pod_name(pod),
+            "image": image,
+            "version": image_tag(image),
+            "color": color,
+            "path": path,
+            "method": method.upper(),
+        }
 
     # ---- logs ----------------------------------------------------------------------------------
 
@@ -161,17 +181,29 @@ class AppRegistry:
         containers = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
         if container is None:
             if len(containers) != 1:
-                raise ApiError(400, "BadRequest", f"a container name must be specified for pod {name}, "
-                                                  f"choose one of: [{' '.join(str(c) for c in containers)}]")
+                raise ApiError(
+                    400,
+                    "BadRequest",
+                    f"a container name must be specified for pod {name}, "
+                    f"choose one of: [{' '.join(str(c) for c in containers)}]",
+                )
             container = str(containers[0])
         elif container not in containers:
             raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {name}")
         state = _container_status(pod, container)
         waiting = ((state.get("state") or {}).get("waiting") or {}).get("reason")
-        never_started = not state.get("lastState", {}).get("terminated") and not (state.get("state") or {}).get("running")
+        never_started = not state.get("lastState", {}).get("terminated") and not (
+            state.get("state") or {}
+        ).get("running")
         if waiting and never_started and waiting != "CrashLoopBackOff":
-            why = "trying and failing to pull image" if waiting in ("ErrImagePull", "ImagePullBackOff") else waiting
-            raise ApiError(400, "BadRequest", f'container "{container}" in pod "{name}" is waiting to start: {why}')
+            why = (
+                "trying and failing to pull image"
+                if waiting in ("ErrImagePull", "ImagePullBackOff")
+                else waiting
+            )
+            raise ApiError(
+                400, "BadRequest", f'container "{container}" in pod "{name}" is waiting to start: {why}'
+            )
         image = pod_image(pod, container)
         lines = self._log_lines(pod, image, container)
         if tail_lines is not None:
@@ -183,8 +215,7 @@ class AppRegistry:
         app = image_name(image)
         version = image_tag(image)
         port = _first_port(pod, container)
-        start = [f"{app} {version} starting (pod {_pod_name(pod)})",
-                 "loading configuration from environment"]
+        start = [f"{app} {version} starting (pod {_pod_name(pod)})", "loading configuration from environment"]
         if b.crash_loops:
             return start + [
                 "connecting to database at db:5432",
@@ -195,7 +226,9 @@ class AppRegistry:
         if b.never_ready:
             lines.append("readiness check failed: cache warm-up has not finished")
         elif b.smoke_fails:
-            lines.append("WARNING: database migration failed; serving errors on every route except health checks")
+            lines.append(
+                "WARNING: database migration failed; serving errors on every route except health checks"
+            )
         else:
             lines.append("ready")
         return lines

@@ -49,9 +49,14 @@ SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
 SLICE_CONTROLLER = "endpointslice-controller.k8s.io"
 # annotations of a Deployment that are not copied onto its ReplicaSets (deployment_util.annotationsToSkip)
-_SKIP_ANNOTATIONS = {"kubectl.kubernetes.io/last-applied-configuration", REVISION, DESIRED_REPLICAS,
-                     MAX_REPLICAS, "deployment.kubernetes.io/revision-history",
-                     "deprecated.deployment.rollback.to"}
+_SKIP_ANNOTATIONS = {
+    "kubectl.kubernetes.io/last-applied-configuration",
+    REVISION,
+    DESIRED_REPLICAS,
+    MAX_REPLICAS,
+    "deployment.kubernetes.io/revision-history",
+    "deprecated.deployment.rollback.to",
+}
 
 # what k8s.io/apimachinery/pkg/util/rand uses for generated names and hashes: no vowels, no look-alikes
 _ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"
@@ -130,9 +135,14 @@ def controller_uid(obj: Obj) -> str | None:
 
 
 def controller_ref(owner: Obj) -> Obj:
-    return {"apiVersion": owner.get("apiVersion", ""), "kind": owner.get("kind", ""),
-            "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"],
-            "controller": True, "blockOwnerDeletion": True}
+    return {
+        "apiVersion": owner.get("apiVersion", ""),
+        "kind": owner.get("kind", ""),
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
 
 
 def resolve_int_or_percent(value: Any, total: int, round_up: bool) -> int:
@@ -187,6 +197,7 @@ def _is_pod_active(pod: Obj) -> bool:
 
 # ---- the work queue ----------------------------------------------------------------------------
 
+
 class _WorkQueue:
     """De-duplicating FIFO: a key already waiting is not added twice; a key added while it is being
     processed is processed again afterwards (client-go workqueue semantics)."""
@@ -240,6 +251,7 @@ class _WorkQueue:
 
 # ---- the kubelet's view of one pod -----------------------------------------------------------
 
+
 @dataclass
 class _PodRuntime:
     uid: str
@@ -253,6 +265,7 @@ class _PodRuntime:
 @dataclass
 class _ContainerView:
     """A container's state at one instant, and when it next changes."""
+
     stage: str  # creating | pulling-failed | pull-backoff | running | ready | crashed
     state: Obj
     last_state: Obj
@@ -264,14 +277,24 @@ class _ContainerView:
 
 
 class Controllers:
-    def __init__(self, store: Store, clock: Clock, apps: AppRegistry, ready_delay: float = 0.0, *,
-                 crash_backoff: float = 10.0, termination_delay: float | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        apps: AppRegistry,
+        ready_delay: float = 0.0,
+        *,
+        crash_backoff: float = 10.0,
+        termination_delay: float | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.apps = apps
         self.ready_delay = max(0.0, ready_delay)
         # how long a deleted pod's containers take to stop (never longer than its grace period)
-        self.termination_delay = self.ready_delay if termination_delay is None else max(0.0, termination_delay)
+        self.termination_delay = (
+            self.ready_delay if termination_delay is None else max(0.0, termination_delay)
+        )
         # the kubelet's first restart back-off; it doubles up to five minutes
         self.crash_backoff = crash_backoff
         self.errors: list[str] = []  # unexpected exceptions in reconciles, for tests to assert on
@@ -325,8 +348,10 @@ class Controllers:
             while self._run_due_timers() or self._queue.busy():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TimeoutError(f"the simulated cluster's controllers were still busy after {timeout}s "
-                                       f"({self._queue.describe()})")
+                    raise TimeoutError(
+                        f"the simulated cluster's controllers were still busy after {timeout}s "
+                        f"({self._queue.describe()})"
+                    )
                 self._queue.cond.wait(min(remaining, 0.05))
 
     def next_timer_at(self) -> float | None:
@@ -432,9 +457,15 @@ class Controllers:
                 self._pod_labels.pop((ns, name), None)
             else:
                 self._pod_labels[(ns, name)] = dict(labels)
-            return [svc for (svc_ns, svc), sel in self._svc_selectors.items()
-                    if svc_ns == ns and (map_selector_matches(sel, labels)
-                                         or (before is not None and map_selector_matches(sel, before)))]
+            return [
+                svc
+                for (svc_ns, svc), sel in self._svc_selectors.items()
+                if svc_ns == ns
+                and (
+                    map_selector_matches(sel, labels)
+                    or (before is not None and map_selector_matches(sel, before))
+                )
+            ]
 
     def _reconcile(self, key: Key) -> None:
         kind, ns, name = key
@@ -482,8 +513,16 @@ class Controllers:
 
     # ---- events (core/v1) ------------------------------------------------------------------------
 
-    def _event(self, involved: Obj, type_: str, reason: str, message: str, component: str,
-               host: str | None = None, field_path: str | None = None) -> None:
+    def _event(
+        self,
+        involved: Obj,
+        type_: str,
+        reason: str,
+        message: str,
+        component: str,
+        host: str | None = None,
+        field_path: str | None = None,
+    ) -> None:
         """Record an Event; a repeat of the same one bumps its count, like the event correlator."""
         meta = involved["metadata"]
         ns = meta.get("namespace", "default")
@@ -504,20 +543,34 @@ class Controllers:
         self._event_seq += 1
         stamp = int(self.clock.now() * 1e9) + self._event_seq
         name = f"{meta['name']}.{stamp:x}"
-        involved_ref: Obj = {"kind": involved.get("kind", ""), "namespace": ns, "name": meta["name"],
-                             "uid": meta["uid"], "apiVersion": involved.get("apiVersion", ""),
-                             "resourceVersion": meta.get("resourceVersion", "")}
+        involved_ref: Obj = {
+            "kind": involved.get("kind", ""),
+            "namespace": ns,
+            "name": meta["name"],
+            "uid": meta["uid"],
+            "apiVersion": involved.get("apiVersion", ""),
+            "resourceVersion": meta.get("resourceVersion", ""),
+        }
         if field_path:
             involved_ref["fieldPath"] = field_path
         source: Obj = {"component": component}
         if host:
             source["host"] = host
         event = {
-            "apiVersion": "v1", "kind": "Event",
+            "apiVersion": "v1",
+            "kind": "Event",
             "metadata": {"name": name, "namespace": ns},
-            "involvedObject": involved_ref, "reason": reason, "message": message, "source": source,
-            "firstTimestamp": now, "lastTimestamp": now, "count": 1, "type": type_, "eventTime": None,
-            "reportingComponent": component, "reportingInstance": host or "",
+            "involvedObject": involved_ref,
+            "reason": reason,
+            "message": message,
+            "source": source,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+            "type": type_,
+            "eventTime": None,
+            "reportingComponent": component,
+            "reportingInstance": host or "",
         }
         try:
             self.store.create("events", event)
@@ -540,9 +593,11 @@ class Controllers:
             return
         uid = d["metadata"]["uid"]
         selector = d["spec"].get("selector")
-        rs_list = [rs for rs in self.store.list("replicasets", ns, copy_items=False)[0]
-                   if controller_uid(rs) == uid
-                   and selector_matches(selector, rs["metadata"].get("labels") or {})]
+        rs_list = [
+            rs
+            for rs in self.store.list("replicasets", ns, copy_items=False)[0]
+            if controller_uid(rs) == uid and selector_matches(selector, rs["metadata"].get("labels") or {})
+        ]
         rs_list = [copy.deepcopy(rs) for rs in rs_list]
         new_rs, old_rss = _split_new_old(d, rs_list)
 
@@ -598,8 +653,9 @@ class Controllers:
             if _replicas(rs) > 0:
                 self._scale_rs(d, rs, 0)
                 scaled = True
-        old_pods_running = scaled or any(_status_int(rs, "replicas") > 0 for rs in old_rss) \
-            or self._old_pods_exist(old_rss)
+        old_pods_running = (
+            scaled or any(_status_int(rs, "replicas") > 0 for rs in old_rss) or self._old_pods_exist(old_rss)
+        )
         if old_pods_running:
             self._sync_deployment_status(d, new_rs, old_rss)
             return
@@ -620,8 +676,10 @@ class Controllers:
             return False
         uids = {rs["metadata"]["uid"] for rs in old_rss}
         ns = old_rss[0]["metadata"]["namespace"]
-        return any(controller_uid(p) in uids and not _is_pod_terminal(p)
-                   for p in self.store.list("pods", ns, copy_items=False)[0])
+        return any(
+            controller_uid(p) in uids and not _is_pod_terminal(p)
+            for p in self.store.list("pods", ns, copy_items=False)[0]
+        )
 
     def _scale(self, d: Obj, new_rs: Obj | None, old_rss: list[Obj]) -> None:
         """sync.go scale: a replicas change. One active ReplicaSet takes the new size; during a rolling
@@ -664,7 +722,9 @@ class Controllers:
             return False
         if have > want:
             return self._scale_rs(d, new_rs, want)
-        return self._scale_rs(d, new_rs, _new_rs_replicas(d, [rs for rs in all_rss if rs is not new_rs], new_rs))
+        return self._scale_rs(
+            d, new_rs, _new_rs_replicas(d, [rs for rs in all_rss if rs is not new_rs], new_rs)
+        )
 
     def _reconcile_old_rss(self, d: Obj, all_rss: list[Obj], old_rss: list[Obj], new_rs: Obj) -> bool:
         """rolling.go reconcileOldReplicaSets: first drop unhealthy old pods, then scale old ReplicaSets
@@ -714,9 +774,13 @@ class Controllers:
         rs.update(stored)
         if old != replicas:
             direction = "up" if replicas > old else "down"
-            self._event(d, "Normal", "ScalingReplicaSet",
-                        f"Scaled {direction} replica set {rs['metadata']['name']} from {old} to {replicas}",
-                        "deployment-controller")
+            self._event(
+                d,
+                "Normal",
+                "ScalingReplicaSet",
+                f"Scaled {direction} replica set {rs['metadata']['name']} from {old} to {replicas}",
+                "deployment-controller",
+            )
         return old != replicas
 
     def _create_new_rs(self, d: Obj, old_rss: list[Obj], replicas: int) -> None:
@@ -728,18 +792,33 @@ class Controllers:
         selector = copy.deepcopy(d["spec"]["selector"])
         selector.setdefault("matchLabels", {})[HASH_LABEL] = h
         revision = _max_revision(old_rss) + 1
-        annotations = {k: v for k, v in (d["metadata"].get("annotations") or {}).items()
-                       if k not in _SKIP_ANNOTATIONS}
-        annotations.update({REVISION: str(revision), DESIRED_REPLICAS: str(_replicas(d)),
-                            MAX_REPLICAS: str(_replicas(d) + _max_surge(d))})
+        annotations = {
+            k: v for k, v in (d["metadata"].get("annotations") or {}).items() if k not in _SKIP_ANNOTATIONS
+        }
+        annotations.update(
+            {
+                REVISION: str(revision),
+                DESIRED_REPLICAS: str(_replicas(d)),
+                MAX_REPLICAS: str(_replicas(d) + _max_surge(d)),
+            }
+        )
         name = f"{d['metadata']['name']}-{h}"
         rs = {
-            "apiVersion": "apps/v1", "kind": "ReplicaSet",
-            "metadata": {"name": name, "namespace": d["metadata"]["namespace"],
-                         "labels": dict(template["metadata"]["labels"]), "annotations": annotations,
-                         "ownerReferences": [controller_ref(d)]},
-            "spec": {"replicas": replicas, "minReadySeconds": d["spec"].get("minReadySeconds", 0),
-                     "selector": selector, "template": template},
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "metadata": {
+                "name": name,
+                "namespace": d["metadata"]["namespace"],
+                "labels": dict(template["metadata"]["labels"]),
+                "annotations": annotations,
+                "ownerReferences": [controller_ref(d)],
+            },
+            "spec": {
+                "replicas": replicas,
+                "minReadySeconds": d["spec"].get("minReadySeconds", 0),
+                "selector": selector,
+                "template": template,
+            },
         }
         try:
             created = self.store.create("replicasets", rs)
@@ -756,13 +835,24 @@ class Controllers:
             self.store.update("deployments", d, subresource="status")
             return
         if replicas > 0:
-            self._event(d, "Normal", "ScalingReplicaSet",
-                        f"Scaled up replica set {name} from 0 to {replicas}", "deployment-controller")
+            self._event(
+                d,
+                "Normal",
+                "ScalingReplicaSet",
+                f"Scaled up replica set {name} from 0 to {replicas}",
+                "deployment-controller",
+            )
         d = self._set_deployment_revision(d, str(revision))
         stored_status = d.get("status") or {}
         status = copy.deepcopy(stored_status)
-        _set_condition(status, "Progressing", "True", NEW_RS_CREATED, f'Created new replica set "{name}"',
-                       self.clock.isoformat())
+        _set_condition(
+            status,
+            "Progressing",
+            "True",
+            NEW_RS_CREATED,
+            f'Created new replica set "{name}"',
+            self.clock.isoformat(),
+        )
         d["status"] = status
         # one status write carries the new condition and the counters
         self._sync_deployment_status(d, created, old_rss, stored_status=stored_status)
@@ -784,8 +874,14 @@ class Controllers:
         status = d.get("status") or {}
         if _condition(status, "Progressing") is None:
             status = copy.deepcopy(status)
-            _set_condition(status, "Progressing", "True", FOUND_NEW_RS,
-                           f'Found new replica set "{new_rs["metadata"]["name"]}"', self.clock.isoformat())
+            _set_condition(
+                status,
+                "Progressing",
+                "True",
+                FOUND_NEW_RS,
+                f'Found new replica set "{new_rs["metadata"]["name"]}"',
+                self.clock.isoformat(),
+            )
             d["status"] = status
             d = self.store.update("deployments", d, subresource="status")
         return d
@@ -807,8 +903,12 @@ class Controllers:
         excess = len(empty) - int(limit)
         if excess <= 0:
             return
-        empty.sort(key=lambda rs: (int((rs["metadata"].get("annotations") or {}).get(REVISION) or 0),
-                                   _creation_key(rs)))
+        empty.sort(
+            key=lambda rs: (
+                int((rs["metadata"].get("annotations") or {}).get(REVISION) or 0),
+                _creation_key(rs),
+            )
+        )
         for rs in empty[:excess]:
             try:
                 self.store.delete("replicasets", rs["metadata"]["namespace"], rs["metadata"]["name"])
@@ -816,33 +916,62 @@ class Controllers:
                 if e.code != 404:
                     raise
 
-    def _sync_deployment_status(self, d: Obj, new_rs: Obj | None, old_rss: list[Obj],
-                                progress: bool = True, stored_status: Obj | None = None) -> None:
+    def _sync_deployment_status(
+        self,
+        d: Obj,
+        new_rs: Obj | None,
+        old_rss: list[Obj],
+        progress: bool = True,
+        stored_status: Obj | None = None,
+    ) -> None:
         """progress.go syncRolloutStatus: counters, Available, and the Progressing condition with its
         deadline."""
         new_status = _calculate_status(d, new_rs, old_rss)
         now_iso = self.clock.isoformat()
         available = _status_int({"status": new_status}, "availableReplicas")
         if available >= _replicas(d) - _max_unavailable(d):
-            _set_condition(new_status, "Available", "True", "MinimumReplicasAvailable",
-                           "Deployment has minimum availability.", now_iso)
+            _set_condition(
+                new_status,
+                "Available",
+                "True",
+                "MinimumReplicasAvailable",
+                "Deployment has minimum availability.",
+                now_iso,
+            )
         else:
-            _set_condition(new_status, "Available", "False", "MinimumReplicasUnavailable",
-                           "Deployment does not have minimum availability.", now_iso)
+            _set_condition(
+                new_status,
+                "Available",
+                "False",
+                "MinimumReplicasUnavailable",
+                "Deployment does not have minimum availability.",
+                now_iso,
+            )
         deadline = d["spec"].get("progressDeadlineSeconds")
         current = _condition(new_status, "Progressing")
-        complete_already = (new_status.get("replicas", 0) == new_status.get("updatedReplicas", 0)
-                            and current is not None and current.get("reason") == NEW_RS_AVAILABLE)
+        complete_already = (
+            new_status.get("replicas", 0) == new_status.get("updatedReplicas", 0)
+            and current is not None
+            and current.get("reason") == NEW_RS_AVAILABLE
+        )
         rs_name = new_rs["metadata"]["name"] if new_rs is not None else None
         if progress and deadline is not None and not complete_already:
             if _is_complete(d, new_status):
-                msg = (f'ReplicaSet "{rs_name}" has successfully progressed.' if rs_name
-                       else f'Deployment "{d["metadata"]["name"]}" has successfully progressed.')
+                msg = (
+                    f'ReplicaSet "{rs_name}" has successfully progressed.'
+                    if rs_name
+                    else f'Deployment "{d["metadata"]["name"]}" has successfully progressed.'
+                )
                 _set_condition(new_status, "Progressing", "True", NEW_RS_AVAILABLE, msg, now_iso)
             elif _is_progressing(d, new_status):
-                msg = (f'ReplicaSet "{rs_name}" is progressing.' if rs_name
-                       else f'Deployment "{d["metadata"]["name"]}" is progressing.')
-                keep_transition = current.get("lastTransitionTime") if current and current.get("status") == "True" else None
+                msg = (
+                    f'ReplicaSet "{rs_name}" is progressing.'
+                    if rs_name
+                    else f'Deployment "{d["metadata"]["name"]}" is progressing.'
+                )
+                keep_transition = (
+                    current.get("lastTransitionTime") if current and current.get("status") == "True" else None
+                )
                 _remove_condition(new_status, "Progressing")
                 _set_condition(new_status, "Progressing", "True", RS_UPDATED, msg, now_iso)
                 if keep_transition:
@@ -850,8 +979,11 @@ class Controllers:
                     assert cond is not None
                     cond["lastTransitionTime"] = keep_transition
             elif self._timed_out(d, new_status):
-                msg = (f'ReplicaSet "{rs_name}" has timed out progressing.' if rs_name
-                       else f'Deployment "{d["metadata"]["name"]}" has timed out progressing.')
+                msg = (
+                    f'ReplicaSet "{rs_name}" has timed out progressing.'
+                    if rs_name
+                    else f'Deployment "{d["metadata"]["name"]}" has timed out progressing.'
+                )
                 _set_condition(new_status, "Progressing", "False", TIMED_OUT, msg, now_iso)
         if new_status != (stored_status if stored_status is not None else d.get("status") or {}):
             d["status"] = new_status
@@ -880,8 +1012,9 @@ class Controllers:
         if since is None:
             return
         # the check is strict (deadline passed), and timestamps have whole seconds
-        self._schedule(since + float(deadline) + 1.0,
-                       ("deployment", d["metadata"]["namespace"], d["metadata"]["name"]))
+        self._schedule(
+            since + float(deadline) + 1.0, ("deployment", d["metadata"]["namespace"], d["metadata"]["name"])
+        )
 
     # ---- replicaset controller -------------------------------------------------------------------
 
@@ -911,23 +1044,35 @@ class Controllers:
                 except ApiError as e:
                     if e.code != 404:
                         raise
-                self._event(rs, "Normal", "SuccessfulDelete", f"Deleted pod: {p['metadata']['name']}",
-                            "replicaset-controller")
+                self._event(
+                    rs,
+                    "Normal",
+                    "SuccessfulDelete",
+                    f"Deleted pod: {p['metadata']['name']}",
+                    "replicaset-controller",
+                )
             pods = [p for p in pods if p["metadata"]["name"] not in doomed_names]
         template_labels = ((rs["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
         ready = sum(1 for p in pods if _is_pod_ready(p))
         status: Obj = dict(rs.get("status") or {})
-        status.update({
-            "replicas": len(pods),
-            "fullyLabeledReplicas": sum(1 for p in pods
-                                        if map_selector_matches(template_labels, p["metadata"].get("labels") or {})),
-            "readyReplicas": ready,
-            # minReadySeconds is treated as 0: ready pods are available at once
-            "availableReplicas": ready,
-            "terminatingReplicas": terminating,
-            "observedGeneration": rs["metadata"].get("generation", 1),
-        })
-        _omit_zero(status, "fullyLabeledReplicas", "readyReplicas", "availableReplicas", "terminatingReplicas")
+        status.update(
+            {
+                "replicas": len(pods),
+                "fullyLabeledReplicas": sum(
+                    1
+                    for p in pods
+                    if map_selector_matches(template_labels, p["metadata"].get("labels") or {})
+                ),
+                "readyReplicas": ready,
+                # minReadySeconds is treated as 0: ready pods are available at once
+                "availableReplicas": ready,
+                "terminatingReplicas": terminating,
+                "observedGeneration": rs["metadata"].get("generation", 1),
+            }
+        )
+        _omit_zero(
+            status, "fullyLabeledReplicas", "readyReplicas", "availableReplicas", "terminatingReplicas"
+        )
         if status != (rs.get("status") or {}):
             rs["status"] = status
             self.store.update("replicasets", rs, subresource="status")
@@ -938,12 +1083,21 @@ class Controllers:
         spec = tmpl.get("spec") or {}
         spec["nodeName"] = self._next_node()  # the scheduler's binding, folded into the create
         rs_name = rs["metadata"]["name"]
-        meta: Obj = {"generateName": f"{rs_name}-", "namespace": rs["metadata"]["namespace"],
-                     "labels": dict(tmeta.get("labels") or {}), "ownerReferences": [controller_ref(rs)]}
+        meta: Obj = {
+            "generateName": f"{rs_name}-",
+            "namespace": rs["metadata"]["namespace"],
+            "labels": dict(tmeta.get("labels") or {}),
+            "ownerReferences": [controller_ref(rs)],
+        }
         if tmeta.get("annotations"):
             meta["annotations"] = dict(tmeta["annotations"])
-        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec,
-               "status": {"phase": "Pending", "qosClass": "BestEffort"}}
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": meta,
+            "spec": spec,
+            "status": {"phase": "Pending", "qosClass": "BestEffort"},
+        }
         for _ in range(10):
             meta["name"] = f"{rs_name}-{random_suffix()}"
             try:
@@ -954,8 +1108,13 @@ class Controllers:
                     raise
         else:
             raise RuntimeError(f"could not find a free pod name for replica set {rs_name}")
-        self._event(rs, "Normal", "SuccessfulCreate", f"Created pod: {created['metadata']['name']}",
-                    "replicaset-controller")
+        self._event(
+            rs,
+            "Normal",
+            "SuccessfulCreate",
+            f"Created pod: {created['metadata']['name']}",
+            "replicaset-controller",
+        )
         return created
 
     def _next_node(self) -> str:
@@ -988,8 +1147,13 @@ class Controllers:
         if runtime is None:
             runtime = self._new_runtime(pod, node)
             self._runtime[(ns, name)] = runtime
-            self._event(pod, "Normal", "Scheduled", f"Successfully assigned {ns}/{name} to {node}",
-                        "default-scheduler")
+            self._event(
+                pod,
+                "Normal",
+                "Scheduled",
+                f"Successfully assigned {ns}/{name} to {node}",
+                "default-scheduler",
+            )
         now = self.clock.now()
         views = [(c, self._container_view(pod, c, runtime, now)) for c in pod["spec"].get("containers") or []]
         for c, view in views:
@@ -1018,8 +1182,15 @@ class Controllers:
             self._kill_at[(ns, name)] = known
             rt = self._runtime.get((ns, name))
             for c in pod["spec"].get("containers") or []:
-                self._event(pod, "Normal", "Killing", f"Stopping container {c['name']}", "kubelet",
-                            rt.node if rt else pod["spec"].get("nodeName"), f"spec.containers{{{c['name']}}}")
+                self._event(
+                    pod,
+                    "Normal",
+                    "Killing",
+                    f"Stopping container {c['name']}",
+                    "kubelet",
+                    rt.node if rt else pod["spec"].get("nodeName"),
+                    f"spec.containers{{{c['name']}}}",
+                )
         if now >= known[1]:
             self._kill_at.pop((ns, name), None)
             self._runtime.pop((ns, name), None)
@@ -1044,37 +1215,70 @@ class Controllers:
             self._ip_seq += 1
             ip = f"10.244.{n // 250}.{n % 250 + 2}"
         node_index = _NODES.index(node) if node in _NODES else 0
-        return _PodRuntime(uid=pod["metadata"]["uid"], t0=started if started is not None else self.clock.now(),
-                           node=node, host_ip=f"172.18.0.{node_index + 2}", ip=ip)
+        return _PodRuntime(
+            uid=pod["metadata"]["uid"],
+            t0=started if started is not None else self.clock.now(),
+            node=node,
+            host_ip=f"172.18.0.{node_index + 2}",
+            ip=ip,
+        )
 
     def _container_view(self, pod: Obj, container: Obj, rt: _PodRuntime, now: float) -> _ContainerView:
         b: Behaviour = self.apps.behaviour(str(container.get("image") or ""))
         rd = self.ready_delay
         created_at = rt.t0 + 0.3 * rd  # sandbox, pull and container creation
         if now < created_at:
-            return _ContainerView("creating", {"waiting": {"reason": "ContainerCreating"}}, {}, False, False, 0,
-                                  created_at, False)
+            return _ContainerView(
+                "creating",
+                {"waiting": {"reason": "ContainerCreating"}},
+                {},
+                False,
+                False,
+                0,
+                created_at,
+                False,
+            )
         image = container.get("image", "")
         if b.pull_fails:
             backoff_at = created_at + max(rd, 1.0)
             if now < backoff_at:
-                msg = (f'rpc error: code = NotFound desc = failed to pull and unpack image "{image}": '
-                       f'failed to resolve reference "{image}": {image}: not found')
-                return _ContainerView("pull-failed", {"waiting": {"reason": "ErrImagePull", "message": msg}}, {},
-                                      False, False, 0, backoff_at, False)
-            return _ContainerView("pull-backoff", {"waiting": {"reason": "ImagePullBackOff",
-                                                               "message": f'Back-off pulling image "{image}"'}},
-                                  {}, False, False, 0, None, False)
+                msg = (
+                    f'rpc error: code = NotFound desc = failed to pull and unpack image "{image}": '
+                    f'failed to resolve reference "{image}": {image}: not found'
+                )
+                return _ContainerView(
+                    "pull-failed",
+                    {"waiting": {"reason": "ErrImagePull", "message": msg}},
+                    {},
+                    False,
+                    False,
+                    0,
+                    backoff_at,
+                    False,
+                )
+            return _ContainerView(
+                "pull-backoff",
+                {"waiting": {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'}},
+                {},
+                False,
+                False,
+                0,
+                None,
+                False,
+            )
         if b.crash_loops:
             return self._crash_view(pod, container, rt, created_at, now, b)
         ready_at = rt.t0 + rd * b.ready_delay_factor
         running = {"running": {"startedAt": self.clock.isoformat(created_at)}}
         if b.never_ready or now < ready_at:
-            return _ContainerView("running", running, {}, False, True, 0, None if b.never_ready else ready_at, True)
+            return _ContainerView(
+                "running", running, {}, False, True, 0, None if b.never_ready else ready_at, True
+            )
         return _ContainerView("ready", running, {}, True, True, 0, None, True)
 
-    def _crash_view(self, pod: Obj, container: Obj, rt: _PodRuntime, first_start: float, now: float,
-                    b: Behaviour) -> _ContainerView:
+    def _crash_view(
+        self, pod: Obj, container: Obj, rt: _PodRuntime, first_start: float, now: float, b: Behaviour
+    ) -> _ContainerView:
         """Run k starts, crashes after ``run`` seconds, then waits a doubling back-off before run k+1."""
         run = 0.7 * self.ready_delay * b.ready_delay_factor
         start, k, backoff = first_start, 0, self.crash_backoff
@@ -1084,13 +1288,21 @@ class Controllers:
             if now < exit_at:
                 state = {"running": {"startedAt": self.clock.isoformat(start)}}
                 return _ContainerView("running", state, last, False, True, k, exit_at, True)
-            last = {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": self.clock.isoformat(start),
-                                   "finishedAt": self.clock.isoformat(exit_at),
-                                   "containerID": _container_id(rt.uid, container["name"], k)}}
+            last = {
+                "terminated": {
+                    "exitCode": 1,
+                    "reason": "Error",
+                    "startedAt": self.clock.isoformat(start),
+                    "finishedAt": self.clock.isoformat(exit_at),
+                    "containerID": _container_id(rt.uid, container["name"], k),
+                }
+            }
             restart_at = exit_at + backoff
             if now < restart_at:
-                msg = (f"back-off {go_duration(backoff)} restarting failed container={container['name']} "
-                       f"pod={pod['metadata']['name']}_{pod['metadata']['namespace']}({rt.uid})")
+                msg = (
+                    f"back-off {go_duration(backoff)} restarting failed container={container['name']} "
+                    f"pod={pod['metadata']['name']}_{pod['metadata']['namespace']}({rt.uid})"
+                )
                 state = {"waiting": {"reason": "CrashLoopBackOff", "message": msg}}
                 return _ContainerView("crashed", state, last, False, False, k + 1, restart_at, True)
             start, k, backoff = restart_at, k + 1, min(backoff * 2, _MAX_CRASH_BACKOFF)
@@ -1107,9 +1319,14 @@ class Controllers:
 
         if view.stage in ("pull-failed", "pull-backoff"):
             once("pulling", "Normal", "Pulling", f'Pulling image "{image}"')
-            once("pull-failed", "Warning", "Failed",
-                 f'Failed to pull image "{image}": {view.state["waiting"].get("message", "")}'
-                 if view.stage == "pull-failed" else f'Failed to pull image "{image}": not found')
+            once(
+                "pull-failed",
+                "Warning",
+                "Failed",
+                f'Failed to pull image "{image}": {view.state["waiting"].get("message", "")}'
+                if view.stage == "pull-failed"
+                else f'Failed to pull image "{image}": not found',
+            )
             once("err-pull", "Warning", "Failed", "Error: ErrImagePull")
         if view.stage == "pull-backoff":
             once("backoff", "Normal", "BackOff", f'Back-off pulling image "{image}"')
@@ -1119,15 +1336,26 @@ class Controllers:
             once("created", "Normal", "Created", f"Created container: {name}")
             once("started", "Normal", "Started", f"Started container {name}")
         if view.stage == "running" and view.next_change is None:
-            once("unhealthy", "Warning", "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503")
+            once(
+                "unhealthy",
+                "Warning",
+                "Unhealthy",
+                "Readiness probe failed: HTTP probe failed with statuscode: 503",
+            )
         if view.stage == "crashed":
             tag = f"crash-{view.restarts}"
             if f"{name}/{tag}" not in rt.emitted:
                 rt.emitted.add(f"{name}/{tag}")
-                self._event(pod, "Warning", "BackOff",
-                            f"Back-off restarting failed container {name} in pod "
-                            f"{pod['metadata']['name']}_{pod['metadata']['namespace']}({rt.uid})",
-                            "kubelet", rt.node, fp)
+                self._event(
+                    pod,
+                    "Warning",
+                    "BackOff",
+                    f"Back-off restarting failed container {name} in pod "
+                    f"{pod['metadata']['name']}_{pod['metadata']['namespace']}({rt.uid})",
+                    "kubelet",
+                    rt.node,
+                    fp,
+                )
 
     def _pod_status(self, pod: Obj, rt: _PodRuntime, views: list[tuple[str, str, _ContainerView]]) -> Obj:
         old = pod.get("status") or {}
@@ -1141,19 +1369,30 @@ class Controllers:
         def cond(type_: str, ok: bool, reason: str | None = None, message: str | None = None) -> Obj:
             c: Obj = {"type": type_, "status": "True" if ok else "False", "lastProbeTime": None}
             prev = next((x for x in old.get("conditions") or [] if x.get("type") == type_), None)
-            c["lastTransitionTime"] = (prev.get("lastTransitionTime") if prev and prev.get("status") == c["status"]
-                                       else now_iso)
+            c["lastTransitionTime"] = (
+                prev.get("lastTransitionTime") if prev and prev.get("status") == c["status"] else now_iso
+            )
             if not ok and reason:
                 c["reason"], c["message"] = reason, message
             return c
 
         statuses = []
         for name, image, v in views:
-            cs: Obj = {"name": name, "image": image, "imageID": "", "ready": v.ready, "restartCount": v.restarts,
-                       "started": v.started, "state": v.state, "lastState": v.last_state}
+            cs: Obj = {
+                "name": name,
+                "image": image,
+                "imageID": "",
+                "ready": v.ready,
+                "restartCount": v.restarts,
+                "started": v.started,
+                "state": v.state,
+                "lastState": v.last_state,
+            }
             if v.ever_started:
-                cs["imageID"] = f"{image.split(':')[0] if '@' not in image else image.split('@')[0]}@sha256:" + \
-                    hashlib.sha256(image.encode()).hexdigest()
+                cs["imageID"] = (
+                    f"{image.split(':')[0] if '@' not in image else image.split('@')[0]}@sha256:"
+                    + hashlib.sha256(image.encode()).hexdigest()
+                )
                 cs["containerID"] = _container_id(rt.uid, name, v.restarts)
             statuses.append(cs)
         status: Obj = {
@@ -1165,7 +1404,8 @@ class Controllers:
                 cond("ContainersReady", all_ready, "ContainersNotReady", not_ready_msg),
                 cond("PodScheduled", True),
             ],
-            "hostIP": rt.host_ip, "hostIPs": [{"ip": rt.host_ip}],
+            "hostIP": rt.host_ip,
+            "hostIPs": [{"ip": rt.host_ip}],
             "startTime": self.clock.isoformat(rt.t0),
             "containerStatuses": statuses,
             "qosClass": old.get("qosClass", "BestEffort"),
@@ -1187,9 +1427,13 @@ class Controllers:
             return  # Endpoints of a Service without a selector are the user's to manage
         # ShouldPodBeInEndpoints(pod, includeTerminating=True): terminating pods stay, flagged, in the
         # EndpointSlices; the Endpoints controller keeps them only with publishNotReadyAddresses
-        selected = [p for p in self.store.list("pods", ns, copy_items=False)[0]
-                    if not _is_pod_terminal(p) and (p.get("status") or {}).get("podIP")
-                    and map_selector_matches(selector, p["metadata"].get("labels") or {})]
+        selected = [
+            p
+            for p in self.store.list("pods", ns, copy_items=False)[0]
+            if not _is_pod_terminal(p)
+            and (p.get("status") or {}).get("podIP")
+            and map_selector_matches(selector, p["metadata"].get("labels") or {})
+        ]
         selected.sort(key=lambda p: _ip_key(p["status"]["podIP"]))
         self._sync_endpoints(svc, selected)
         self._sync_slices(svc, selected)
@@ -1205,8 +1449,11 @@ class Controllers:
             if not ports:
                 continue
             subset = groups.setdefault(tuple(ports), {"addresses": [], "notReadyAddresses": []})
-            addr = {"ip": pod["status"]["podIP"], "nodeName": pod["spec"].get("nodeName"),
-                    "targetRef": _target_ref(pod)}
+            addr = {
+                "ip": pod["status"]["podIP"],
+                "nodeName": pod["spec"].get("nodeName"),
+                "targetRef": _target_ref(pod),
+            }
             ready = _is_pod_ready(pod) or publish_not_ready
             subset["addresses" if ready else "notReadyAddresses"].append(addr)
         subsets = []
@@ -1217,8 +1464,7 @@ class Controllers:
         labels = dict(svc["metadata"].get("labels") or {})
         if (svc["spec"].get("clusterIP") or "") == "None":
             labels["service.kubernetes.io/headless"] = ""
-        want: Obj = {"apiVersion": "v1", "kind": "Endpoints",
-                     "metadata": {"name": name, "namespace": ns}}
+        want: Obj = {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": name, "namespace": ns}}
         if labels:
             want["metadata"]["labels"] = labels
         if subsets:
@@ -1244,36 +1490,60 @@ class Controllers:
         for pod in pods:
             ports = _resolve_ports(svc, pod)
             if ports:
-                groups.setdefault(tuple(ports), []).append({
-                    "addresses": [pod["status"]["podIP"]],
-                    "conditions": endpoint_conditions(pod, bool(svc["spec"].get("publishNotReadyAddresses"))),
-                    "targetRef": _target_ref(pod), "nodeName": pod["spec"].get("nodeName"),
-                })
+                groups.setdefault(tuple(ports), []).append(
+                    {
+                        "addresses": [pod["status"]["podIP"]],
+                        "conditions": endpoint_conditions(
+                            pod, bool(svc["spec"].get("publishNotReadyAddresses"))
+                        ),
+                        "targetRef": _target_ref(pod),
+                        "nodeName": pod["spec"].get("nodeName"),
+                    }
+                )
         if not groups:
             groups[()] = []  # a placeholder slice, as the real controller keeps for an empty service
-        labels = {**(svc["metadata"].get("labels") or {}), SERVICE_NAME_LABEL: name, MANAGED_BY_LABEL: SLICE_CONTROLLER}
+        labels = {
+            **(svc["metadata"].get("labels") or {}),
+            SERVICE_NAME_LABEL: name,
+            MANAGED_BY_LABEL: SLICE_CONTROLLER,
+        }
         owner = controller_ref(svc)
-        existing = [s for s in self.store.list("endpointslices", ns, copy_items=False)[0]
-                    if (s["metadata"].get("labels") or {}).get(SERVICE_NAME_LABEL) == name
-                    and (s["metadata"].get("labels") or {}).get(MANAGED_BY_LABEL) == SLICE_CONTROLLER]
+        existing = [
+            s
+            for s in self.store.list("endpointslices", ns, copy_items=False)[0]
+            if (s["metadata"].get("labels") or {}).get(SERVICE_NAME_LABEL) == name
+            and (s["metadata"].get("labels") or {}).get(MANAGED_BY_LABEL) == SLICE_CONTROLLER
+        ]
         unused = list(existing)
         for port_key, endpoints in groups.items():
             body: Obj = {"addressType": "IPv4", "endpoints": endpoints}
             if port_key:
                 body["ports"] = [_port_entry(n, p, proto, omit_empty_name=False) for n, p, proto in port_key]
-            match = next((s for s in unused if _slice_ports(s) == body.get("ports")), None) or \
-                (unused[0] if unused else None)
+            match = next((s for s in unused if _slice_ports(s) == body.get("ports")), None) or (
+                unused[0] if unused else None
+            )
             if match is None:
-                obj = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-                       "metadata": {"name": f"{name}-{random_suffix()}", "generateName": f"{name}-",
-                                    "namespace": ns, "labels": labels, "ownerReferences": [owner]},
-                       **body}
+                obj = {
+                    "apiVersion": "discovery.k8s.io/v1",
+                    "kind": "EndpointSlice",
+                    "metadata": {
+                        "name": f"{name}-{random_suffix()}",
+                        "generateName": f"{name}-",
+                        "namespace": ns,
+                        "labels": labels,
+                        "ownerReferences": [owner],
+                    },
+                    **body,
+                }
                 self._create_quietly("endpointslices", obj)
                 continue
             unused.remove(match)
-            same = (match.get("endpoints") or []) == endpoints and match.get("ports") == body.get("ports") \
-                and (match["metadata"].get("labels") or {}) == labels \
+            same = (
+                (match.get("endpoints") or []) == endpoints
+                and match.get("ports") == body.get("ports")
+                and (match["metadata"].get("labels") or {}) == labels
                 and match["metadata"].get("ownerReferences") == [owner]
+            )
             if not same:
                 new = copy.deepcopy(match)
                 new["metadata"]["labels"] = labels
@@ -1290,8 +1560,15 @@ class Controllers:
         except ApiError as e:
             if e.reason == "AlreadyExists":
                 # created by someone meanwhile: look again with what is there now
-                self._queue.add(("service", obj["metadata"]["namespace"],
-                                 (obj["metadata"].get("labels") or {}).get(SERVICE_NAME_LABEL, obj["metadata"]["name"])))
+                self._queue.add(
+                    (
+                        "service",
+                        obj["metadata"]["namespace"],
+                        (obj["metadata"].get("labels") or {}).get(
+                            SERVICE_NAME_LABEL, obj["metadata"]["name"]
+                        ),
+                    )
+                )
             elif e.code != 404:
                 raise
 
@@ -1304,6 +1581,7 @@ class Controllers:
 
 
 # ---- helpers of the deployment controller (pure) ------------------------------------------------
+
 
 def _controller_name(obj: Obj, kind: str) -> str | None:
     for ref in obj["metadata"].get("ownerReferences") or []:
@@ -1326,7 +1604,9 @@ def _template_without_hash(template: Obj) -> Obj:
 
 def _same_template(rs: Obj, d: Obj) -> bool:
     """EqualIgnoreHash: the ReplicaSet's pod template is the Deployment's, bar the hash label."""
-    return _template_without_hash(rs["spec"].get("template") or {}) == _template_without_hash(d["spec"]["template"])
+    return _template_without_hash(rs["spec"].get("template") or {}) == _template_without_hash(
+        d["spec"]["template"]
+    )
 
 
 def _split_new_old(d: Obj, rs_list: list[Obj]) -> tuple[Obj | None, list[Obj]]:
@@ -1397,8 +1677,11 @@ def _is_scaling_event(d: Obj, new_rs: Obj | None, old_rss: list[Obj]) -> bool:
 
 def _is_saturated(d: Obj, rs: Obj) -> bool:
     desired = (rs["metadata"].get("annotations") or {}).get(DESIRED_REPLICAS)
-    return (desired == str(_replicas(d)) and _replicas(rs) == _replicas(d)
-            and _status_int(rs, "availableReplicas") == _replicas(d))
+    return (
+        desired == str(_replicas(d))
+        and _replicas(rs) == _replicas(d)
+        and _status_int(rs, "availableReplicas") == _replicas(d)
+    )
 
 
 def _proportion(rs: Obj, d: Obj, to_add: int, added: int) -> int:
@@ -1425,35 +1708,50 @@ def _calculate_status(d: Obj, new_rs: Obj | None, old_rss: list[Obj]) -> Obj:
     available = sum(_status_int(rs, "availableReplicas") for rs in all_rss)
     total = sum(_status_int(rs, "replicas") for rs in all_rss)
     status: Obj = copy.deepcopy(d.get("status") or {})
-    status.update({
-        "observedGeneration": d["metadata"].get("generation", 1),
-        "replicas": total,
-        "updatedReplicas": _status_int(new_rs, "replicas") if new_rs is not None else 0,
-        "readyReplicas": sum(_status_int(rs, "readyReplicas") for rs in all_rss),
-        "availableReplicas": available,
-        # may be more than replicas - available while surging, as in the real controller
-        "unavailableReplicas": max(_replicas(d) - available, 0),
-        # DeploymentReplicaSetTerminatingReplicas (beta, on by default since 1.35)
-        "terminatingReplicas": sum(_status_int(rs, "terminatingReplicas") for rs in all_rss),
-    })
-    return _omit_zero(status, "replicas", "updatedReplicas", "readyReplicas", "availableReplicas",
-                      "unavailableReplicas", "terminatingReplicas")
+    status.update(
+        {
+            "observedGeneration": d["metadata"].get("generation", 1),
+            "replicas": total,
+            "updatedReplicas": _status_int(new_rs, "replicas") if new_rs is not None else 0,
+            "readyReplicas": sum(_status_int(rs, "readyReplicas") for rs in all_rss),
+            "availableReplicas": available,
+            # may be more than replicas - available while surging, as in the real controller
+            "unavailableReplicas": max(_replicas(d) - available, 0),
+            # DeploymentReplicaSetTerminatingReplicas (beta, on by default since 1.35)
+            "terminatingReplicas": sum(_status_int(rs, "terminatingReplicas") for rs in all_rss),
+        }
+    )
+    return _omit_zero(
+        status,
+        "replicas",
+        "updatedReplicas",
+        "readyReplicas",
+        "availableReplicas",
+        "unavailableReplicas",
+        "terminatingReplicas",
+    )
 
 
 def _is_complete(d: Obj, status: Obj) -> bool:
     want = _replicas(d)
-    return (status.get("updatedReplicas", 0) == want and status.get("replicas", 0) == want
-            and status.get("availableReplicas", 0) == want
-            and status.get("observedGeneration", 0) >= d["metadata"].get("generation", 1))
+    return (
+        status.get("updatedReplicas", 0) == want
+        and status.get("replicas", 0) == want
+        and status.get("availableReplicas", 0) == want
+        and status.get("observedGeneration", 0) >= d["metadata"].get("generation", 1)
+    )
 
 
 def _is_progressing(d: Obj, new: Obj) -> bool:
     old = d.get("status") or {}
     old_old = old.get("replicas", 0) - old.get("updatedReplicas", 0)
     new_old = new.get("replicas", 0) - new.get("updatedReplicas", 0)
-    return (new.get("updatedReplicas", 0) > old.get("updatedReplicas", 0) or new_old < old_old
-            or new.get("readyReplicas", 0) > old.get("readyReplicas", 0)
-            or new.get("availableReplicas", 0) > old.get("availableReplicas", 0))
+    return (
+        new.get("updatedReplicas", 0) > old.get("updatedReplicas", 0)
+        or new_old < old_old
+        or new.get("readyReplicas", 0) > old.get("readyReplicas", 0)
+        or new.get("availableReplicas", 0) > old.get("availableReplicas", 0)
+    )
 
 
 def _condition(status: Obj, type_: str) -> Obj | None:
@@ -1470,13 +1768,24 @@ def _set_condition(status: Obj, type_: str, value: str, reason: str, message: st
     current = _condition(status, type_)
     if current is not None and current.get("status") == value and current.get("reason") == reason:
         return
-    transition = current["lastTransitionTime"] if current is not None and current.get("status") == value else now
+    transition = (
+        current["lastTransitionTime"] if current is not None and current.get("status") == value else now
+    )
     _remove_condition(status, type_)
-    status["conditions"].append({"type": type_, "status": value, "lastUpdateTime": now,
-                                 "lastTransitionTime": transition, "reason": reason, "message": message})
+    status["conditions"].append(
+        {
+            "type": type_,
+            "status": value,
+            "lastUpdateTime": now,
+            "lastTransitionTime": transition,
+            "reason": reason,
+            "message": message,
+        }
+    )
 
 
 # ---- helpers of the replicaset controller and kubelet ---------------------------------------------
+
 
 def _deletion_rank(pod: Obj) -> tuple[int, int, int, int, str]:
     """Which pods go first when scaling down (controller.ActivePods ordering, simplified): unscheduled,
@@ -1485,8 +1794,13 @@ def _deletion_rank(pod: Obj) -> tuple[int, int, int, int, str]:
     phase_rank = {"Pending": 0, "Unknown": 1, "Running": 2}.get(status.get("phase", "Pending"), 0)
     restarts = sum(int(cs.get("restartCount") or 0) for cs in status.get("containerStatuses") or [])
     created = pod["metadata"].get("creationTimestamp") or ""
-    return (1 if pod["spec"].get("nodeName") else 0, phase_rank, 1 if _is_pod_ready(pod) else 0, -restarts,
-            _invert(created))
+    return (
+        1 if pod["spec"].get("nodeName") else 0,
+        phase_rank,
+        1 if _is_pod_ready(pod) else 0,
+        -restarts,
+        _invert(created),
+    )
 
 
 def _invert(s: str) -> str:
@@ -1511,8 +1825,11 @@ def endpoint_conditions(pod: Obj, publish_not_ready: bool) -> Obj:
     addresses."""
     serving = _is_pod_ready(pod)
     terminating = bool(pod["metadata"].get("deletionTimestamp"))
-    return {"ready": publish_not_ready or (serving and not terminating), "serving": serving,
-            "terminating": terminating}
+    return {
+        "ready": publish_not_ready or (serving and not terminating),
+        "serving": serving,
+        "terminating": terminating,
+    }
 
 
 def _terminating_status(old: Obj, now_iso: str) -> Obj:
@@ -1524,14 +1841,24 @@ def _terminating_status(old: Obj, now_iso: str) -> Obj:
     names = " ".join(cs.get("name", "") for cs in statuses)
     for c in status.get("conditions") or []:
         if c.get("type") in ("Ready", "ContainersReady") and c.get("status") != "False":
-            c.update({"status": "False", "lastTransitionTime": now_iso, "reason": "ContainersNotReady",
-                      "message": f"containers with unready status: [{names}]"})
+            c.update(
+                {
+                    "status": "False",
+                    "lastTransitionTime": now_iso,
+                    "reason": "ContainersNotReady",
+                    "message": f"containers with unready status: [{names}]",
+                }
+            )
     return status
 
 
 def _target_ref(pod: Obj) -> Obj:
-    return {"kind": "Pod", "namespace": pod["metadata"]["namespace"], "name": pod["metadata"]["name"],
-            "uid": pod["metadata"]["uid"]}
+    return {
+        "kind": "Pod",
+        "namespace": pod["metadata"]["namespace"],
+        "name": pod["metadata"]["name"],
+        "uid": pod["metadata"]["uid"],
+    }
 
 
 def _resolve_ports(svc: Obj, pod: Obj) -> list[tuple[str, int, str]]:

@@ -48,20 +48,32 @@ def _details(resource: str, group: str, name: str | None) -> dict[str, Any]:
 
 
 def not_found(resource: str, group: str, name: str) -> ApiError:
-    return ApiError(404, "NotFound", f'{qualified(resource, group)} "{name}" not found',
-                    _details(resource, group, name))
+    return ApiError(
+        404, "NotFound", f'{qualified(resource, group)} "{name}" not found', _details(resource, group, name)
+    )
 
 
 def already_exists(resource: str, group: str, name: str) -> ApiError:
-    return ApiError(409, "AlreadyExists", f'{qualified(resource, group)} "{name}" already exists',
-                    _details(resource, group, name))
+    return ApiError(
+        409,
+        "AlreadyExists",
+        f'{qualified(resource, group)} "{name}" already exists',
+        _details(resource, group, name),
+    )
 
 
-def conflict(resource: str, group: str, name: str,
-             why: str = "the object has been modified; please apply your changes to the latest version and try again") -> ApiError:
-    return ApiError(409, "Conflict",
-                    f'Operation cannot be fulfilled on {qualified(resource, group)} "{name}": {why}',
-                    _details(resource, group, name))
+def conflict(
+    resource: str,
+    group: str,
+    name: str,
+    why: str = "the object has been modified; please apply your changes to the latest version and try again",
+) -> ApiError:
+    return ApiError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {qualified(resource, group)} "{name}": {why}',
+        _details(resource, group, name),
+    )
 
 
 def invalid(kind: str, group: str, name: str, causes: list[tuple[str, str, str]]) -> ApiError:
@@ -70,8 +82,10 @@ def invalid(kind: str, group: str, name: str, causes: list[tuple[str, str, str]]
     if len(causes) > 1:
         joined = "[" + joined + "]"
     qual = f"{kind}.{group}" if group else kind
-    details: dict[str, Any] = {"kind": kind,
-                               "causes": [{"reason": r, "message": m, "field": f} for f, r, m in causes]}
+    details: dict[str, Any] = {
+        "kind": kind,
+        "causes": [{"reason": r, "message": m, "field": f} for f, r, m in causes],
+    }
     if name:  # omitempty in metav1.StatusDetails
         details["name"] = name
     if group:
@@ -84,23 +98,36 @@ def bad_request(message: str) -> ApiError:
 
 
 def unsupported_media_type(content_type: str) -> ApiError:
-    return ApiError(415, "UnsupportedMediaType", f'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got "{content_type}")')
+    return ApiError(
+        415,
+        "UnsupportedMediaType",
+        f'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got "{content_type}")',
+    )
 
 
 def method_not_allowed(method: str) -> ApiError:
-    return ApiError(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource ({method})")
+    return ApiError(
+        405, "MethodNotAllowed", f"the server does not allow this method on the requested resource ({method})"
+    )
 
 
 def unauthorized() -> ApiError:
     return ApiError(401, "Unauthorized", "Unauthorized")
 
 
-def forbidden(user: str, verb: str, resource: str, group: str, namespace: str | None,
-              name: str | None = None, subresource: str | None = None) -> ApiError:
+def forbidden(
+    user: str,
+    verb: str,
+    resource: str,
+    group: str,
+    namespace: str | None,
+    name: str | None = None,
+    subresource: str | None = None,
+) -> ApiError:
     res = f"{resource}/{subresource}" if subresource else resource
     who = f'{qualified(resource, group)} "{name}"' if name else qualified(resource, group)
     where = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
-    msg = (f'{who} is forbidden: User "{user}" cannot {verb} resource "{res}" in API group "{group}"{where}')
+    msg = f'{who} is forbidden: User "{user}" cannot {verb} resource "{res}" in API group "{group}"{where}'
     return ApiError(403, "Forbidden", msg, _details(resource, group, name))
 
 
@@ -120,5 +147,7 @@ def internal_error(message: str) -> ApiError:
     return ApiError(500, "InternalError", f"Internal error occurred: {message}")
 
 
-def too_many_requests(message: str = "the server has received too many requests and has asked us to try again later") -> ApiError:
+def too_many_requests(
+    message: str = "the server has received too many requests and has asked us to try again later",
+) -> ApiError:
     return ApiError(429, "TooManyRequests", message)

@@ -236,7 +236,9 @@ def _apply_op(doc: Any, op: dict) -> Any:
         try:
             _get(*found)
         except _OpError:
-            raise _OpError(f"replace operation does not apply: doc is missing key: {path}: {_MISSING}") from None
+            raise _OpError(
+                f"replace operation does not apply: doc is missing key: {path}: {_MISSING}"
+            ) from None
         # A missing object key is not an error in evanphx v4: replace then adds it.
         _set(found[0], found[1], copy.deepcopy(op.get("value")))
     elif kind == "move":
@@ -252,7 +254,9 @@ def _apply_op(doc: Any, op: dict) -> Any:
         path = _path(op, "move")
         target = _find_parent(doc, path)
         if target is None:
-            raise _OpError(f"move operation does not apply: doc is missing destination path: {path}: {_MISSING}")
+            raise _OpError(
+                f"move operation does not apply: doc is missing destination path: {path}: {_MISSING}"
+            )
         try:
             _add(target[0], target[1], value)
         except _OpError as e:
@@ -269,7 +273,9 @@ def _apply_op(doc: Any, op: dict) -> Any:
         path = _path(op, "copy")
         target = _find_parent(doc, path)
         if target is None:
-            raise _OpError(f"copy operation does not apply: doc is missing destination path: {path}: {_MISSING}")
+            raise _OpError(
+                f"copy operation does not apply: doc is missing destination path: {path}: {_MISSING}"
+            )
         try:
             _add(target[0], target[1], copy.deepcopy(value))
         except _OpError as e:
@@ -304,15 +310,21 @@ def json_patch(doc: dict, ops: list[dict]) -> dict:
     ``__cause__`` of that error.
     """
     if not isinstance(ops, list):
-        raise _bad_request(f"json: cannot unmarshal {_go_type_of_json(ops)} into Go value of type jsonpatch.Patch")
+        raise _bad_request(
+            f"json: cannot unmarshal {_go_type_of_json(ops)} into Go value of type jsonpatch.Patch"
+        )
     for op in ops:
         if not isinstance(op, dict):
             raise _bad_request(
-                f"json: cannot unmarshal {_go_type_of_json(op)} into Go value of type jsonpatch.Operation")
+                f"json: cannot unmarshal {_go_type_of_json(op)} into Go value of type jsonpatch.Operation"
+            )
     if len(ops) > MAX_JSON_PATCH_OPERATIONS:
-        raise ApiError(413, "RequestEntityTooLarge",
-                       f"Request entity too large: The allowed maximum operations in a JSON patch is "
-                       f"{MAX_JSON_PATCH_OPERATIONS}, got {len(ops)}")
+        raise ApiError(
+            413,
+            "RequestEntityTooLarge",
+            f"Request entity too large: The allowed maximum operations in a JSON patch is "
+            f"{MAX_JSON_PATCH_OPERATIONS}, got {len(ops)}",
+        )
     result: Any = copy.deepcopy(doc)
     for op in ops:
         try:
@@ -326,6 +338,7 @@ def json_patch(doc: dict, ops: list[dict]) -> dict:
 # --------------------------------------------------------------------------------------------------
 # RFC 7386 JSON merge patch
 # --------------------------------------------------------------------------------------------------
+
 
 def _prune_nulls(value: Any) -> Any:
     """A value new to the document keeps no null members (evanphx pruneNulls)."""
@@ -424,14 +437,26 @@ _TYPES: dict[str, dict[str, _Field]] = {
     },
     "ServiceSpec": {"ports": _Field("merge", "port")},
     # Top-level kinds.
-    "Deployment": {"metadata": _Field(type="ObjectMeta"), "spec": _Field(type="DeploymentSpec"),
-                   "status": _Field(type="WithConditions")},
-    "ReplicaSet": {"metadata": _Field(type="ObjectMeta"), "spec": _Field(type="ReplicaSetSpec"),
-                   "status": _Field(type="WithConditions")},
-    "Pod": {"metadata": _Field(type="ObjectMeta"), "spec": _Field(type="PodSpec"),
-            "status": _Field(type="PodStatus")},
-    "Service": {"metadata": _Field(type="ObjectMeta"), "spec": _Field(type="ServiceSpec"),
-                "status": _Field(type="WithConditions")},
+    "Deployment": {
+        "metadata": _Field(type="ObjectMeta"),
+        "spec": _Field(type="DeploymentSpec"),
+        "status": _Field(type="WithConditions"),
+    },
+    "ReplicaSet": {
+        "metadata": _Field(type="ObjectMeta"),
+        "spec": _Field(type="ReplicaSetSpec"),
+        "status": _Field(type="WithConditions"),
+    },
+    "Pod": {
+        "metadata": _Field(type="ObjectMeta"),
+        "spec": _Field(type="PodSpec"),
+        "status": _Field(type="PodStatus"),
+    },
+    "Service": {
+        "metadata": _Field(type="ObjectMeta"),
+        "spec": _Field(type="ServiceSpec"),
+        "status": _Field(type="WithConditions"),
+    },
     "Namespace": {"metadata": _Field(type="ObjectMeta"), "status": _Field(type="WithConditions")},
     "Endpoints": {"metadata": _Field(type="ObjectMeta")},
     "EndpointSlice": {"metadata": _Field(type="ObjectMeta")},
@@ -508,8 +533,7 @@ def _clean(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in value.items() if v is not None and not _is_directive_key(k)}
     if isinstance(value, list):
-        return [_clean(v) for v in value
-                if not (isinstance(v, dict) and v.get(_DIRECTIVE) == "delete")]
+        return [_clean(v) for v in value if not (isinstance(v, dict) and v.get(_DIRECTIVE) == "delete")]
     return value
 
 
@@ -523,8 +547,12 @@ def _slice_element_kind(*slices: list) -> str:
                 if isinstance(v, list):
                     raise _SmpError(_ERR_LIST_OF_LISTS, "unprocessable")
             elif prev != current:
-                raise _SmpError("list element types are not identical: "
-                                + "[" + " ".join(_go_fmt(x) for x in slices) + "]")
+                raise _SmpError(
+                    "list element types are not identical: "
+                    + "["
+                    + " ".join(_go_fmt(x) for x in slices)
+                    + "]"
+                )
     if prev is None:
         raise _SmpError("no elements in any of the given slices")
     return "map" if prev.startswith("map") else prev
@@ -542,6 +570,7 @@ def _index(items: list, value: Any, merge_key: str, kind: str) -> int:
         if kind == "map":
             return item.get(merge_key) if isinstance(item, dict) else None
         return item
+
     wanted = key_of(value)
     for i, item in enumerate(items):
         if _same(key_of(item), wanted):
@@ -596,8 +625,9 @@ def _merge_sorted(left: list, right: list, server_order: list, merge_key: str, k
     return out
 
 
-def _normalize_element_order(patch: list, server_only: list, patch_order: list, server_order: list,
-                             merge_key: str, kind: str) -> list:
+def _normalize_element_order(
+    patch: list, server_only: list, patch_order: list, server_order: list, merge_key: str, kind: str
+) -> list:
     patch = _normalize_slice_order(patch, patch_order, merge_key, kind)
     server_only = _normalize_slice_order(server_only, server_order, merge_key, kind)
     return _merge_sorted(server_only, patch, server_order, merge_key, kind)
@@ -655,8 +685,11 @@ def _merge_special_elements(original: list, patch: list, merge_key: str) -> tupl
         elif directive == "delete":
             if merge_key not in v:
                 raise _err_no_merge_key(v, merge_key)
-            original = [o for o in original
-                        if not (isinstance(o, dict) and merge_key in o and _same(o[merge_key], v[merge_key]))]
+            original = [
+                o
+                for o in original
+                if not (isinstance(o, dict) and merge_key in o and _same(o[merge_key], v[merge_key]))
+            ]
         elif directive == "replace":
             replace = True
         elif directive == "merge":
@@ -733,8 +766,10 @@ def _validate_set_order(patch_list: Any, order: Any, merge_key: str) -> None:
             p += 1
         o += 1
     if p < len(items):
-        raise _SmpError(f"The order in patch list:\n{_go_fmt(patch_list)}\n doesn't match "
-                        f"{_SET_ELEMENT_ORDER} list:\n{_go_fmt(order)}\n")
+        raise _SmpError(
+            f"The order in patch list:\n{_go_fmt(patch_list)}\n doesn't match "
+            f"{_SET_ELEMENT_ORDER} list:\n{_go_fmt(order)}\n"
+        )
 
 
 def _apply_set_element_order(original: dict, patch: dict, t: str) -> None:
@@ -771,8 +806,9 @@ def _apply_set_element_order(original: dict, patch: dict, t: str) -> None:
             continue
         in_order, server_only = _partition(merged, order, field.merge_key)
         kind = _slice_element_kind(original_list, patch_list)
-        original[field_key] = _normalize_element_order(in_order, server_only, order, original_list,
-                                                       field.merge_key, kind)
+        original[field_key] = _normalize_element_order(
+            in_order, server_only, order, original_list, field.merge_key, kind
+        )
         patch.pop(field_key, None)
 
 
@@ -809,7 +845,9 @@ def _merge_map(original: dict, patch: dict, t: str) -> dict:
         field = _lookup(t, key)
         current = original[key]
         if isinstance(current, dict):
-            original[key] = _clean(value) if _strategy(field) == "replace" else _merge_map(current, value, field.type)
+            original[key] = (
+                _clean(value) if _strategy(field) == "replace" else _merge_map(current, value, field.type)
+            )
         elif isinstance(current, list):
             if _strategy(field) == "merge":
                 original[key] = _merge_slice(current, value, field.type, field.merge_key, is_delete_list)
@@ -832,7 +870,8 @@ def strategic_merge_patch(doc: dict, patch: dict, kind: str) -> dict:
     """
     if not isinstance(patch, dict):
         raise _bad_request(
-            f"json: cannot unmarshal {_go_type_of_json(patch)} into Go value of type map[string]interface {{}}")
+            f"json: cannot unmarshal {_go_type_of_json(patch)} into Go value of type map[string]interface {{}}"
+        )
     try:
         return _merge_map(copy.deepcopy(doc), copy.deepcopy(patch), kind)
     except _SmpError as e:

@@ -40,22 +40,70 @@ class Resource:
 
 
 RESOURCES: tuple[Resource, ...] = (
-    Resource("namespaces", "Namespace", "", "v1", False, "namespace", ("ns",),
-             {"status": ("get", "patch", "update")}, _NS_VERBS),
-    Resource("pods", "Pod", "", "v1", True, "pod", ("po",),
-             {"status": ("get", "patch", "update"), "log": ("get",), "proxy": ("create", "delete", "get", "patch", "update")},
-             categories=("all",)),
-    Resource("services", "Service", "", "v1", True, "service", ("svc",),
-             {"status": ("get", "patch", "update"), "proxy": ("create", "delete", "get", "patch", "update")},
-             _NS_VERBS, categories=("all",)),
+    Resource(
+        "namespaces",
+        "Namespace",
+        "",
+        "v1",
+        False,
+        "namespace",
+        ("ns",),
+        {"status": ("get", "patch", "update")},
+        _NS_VERBS,
+    ),
+    Resource(
+        "pods",
+        "Pod",
+        "",
+        "v1",
+        True,
+        "pod",
+        ("po",),
+        {
+            "status": ("get", "patch", "update"),
+            "log": ("get",),
+            "proxy": ("create", "delete", "get", "patch", "update"),
+        },
+        categories=("all",),
+    ),
+    Resource(
+        "services",
+        "Service",
+        "",
+        "v1",
+        True,
+        "service",
+        ("svc",),
+        {"status": ("get", "patch", "update"), "proxy": ("create", "delete", "get", "patch", "update")},
+        _NS_VERBS,
+        categories=("all",),
+    ),
     Resource("endpoints", "Endpoints", "", "v1", True, "endpoints", ("ep",)),
     Resource("events", "Event", "", "v1", True, "event", ("ev",)),
-    Resource("deployments", "Deployment", "apps", "v1", True, "deployment", ("deploy",),
-             {"status": ("get", "patch", "update"), "scale": ("get", "patch", "update")},
-             categories=("all",), has_generation=True),
-    Resource("replicasets", "ReplicaSet", "apps", "v1", True, "replicaset", ("rs",),
-             {"status": ("get", "patch", "update"), "scale": ("get", "patch", "update")},
-             categories=("all",), has_generation=True),
+    Resource(
+        "deployments",
+        "Deployment",
+        "apps",
+        "v1",
+        True,
+        "deployment",
+        ("deploy",),
+        {"status": ("get", "patch", "update"), "scale": ("get", "patch", "update")},
+        categories=("all",),
+        has_generation=True,
+    ),
+    Resource(
+        "replicasets",
+        "ReplicaSet",
+        "apps",
+        "v1",
+        True,
+        "replicaset",
+        ("rs",),
+        {"status": ("get", "patch", "update"), "scale": ("get", "patch", "update")},
+        categories=("all",),
+        has_generation=True,
+    ),
     Resource("endpointslices", "EndpointSlice", "discovery.k8s.io", "v1", True, "endpointslice"),
     Resource("leases", "Lease", "coordination.k8s.io", "v1", True, "lease"),
 )
@@ -95,8 +143,11 @@ def api_resource_list(group: str, version: str) -> dict[str, object]:
     resources: list[dict[str, object]] = []
     for r in in_group_version(group, version):
         entry: dict[str, object] = {
-            "name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
-            "kind": r.kind, "verbs": list(r.verbs),
+            "name": r.plural,
+            "singularName": r.singular,
+            "namespaced": r.namespaced,
+            "kind": r.kind,
+            "verbs": list(r.verbs),
         }
         if r.short_names:
             entry["shortNames"] = list(r.short_names)
@@ -105,8 +156,13 @@ def api_resource_list(group: str, version: str) -> dict[str, object]:
         resources.append(entry)
         for sub, verbs in r.subresources.items():
             kind = r.kind
-            sub_entry: dict[str, object] = {"name": f"{r.plural}/{sub}", "singularName": "", "namespaced": r.namespaced,
-                                            "kind": kind, "verbs": list(verbs)}
+            sub_entry: dict[str, object] = {
+                "name": f"{r.plural}/{sub}",
+                "singularName": "",
+                "namespaced": r.namespaced,
+                "kind": kind,
+                "verbs": list(verbs),
+            }
             if sub == "scale":
                 sub_entry.update(kind="Scale", group="autoscaling", version="v1")
             elif sub in ("proxy",):

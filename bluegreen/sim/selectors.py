@@ -21,17 +21,23 @@ from bluegreen.sim.errors import ApiError, bad_request
 
 _QNAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
 _QNAME_RE = re.compile(f"^{_QNAME_FMT}$")
-_QNAME_ERR = ("must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
-              "alphanumeric character")
+_QNAME_ERR = (
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+    "alphanumeric character"
+)
 _LABEL_VALUE_FMT = f"({_QNAME_FMT})?"
 _LABEL_VALUE_RE = re.compile(f"^{_LABEL_VALUE_FMT}$")
-_LABEL_VALUE_ERR = ("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' "
-                    "or '.', and must start and end with an alphanumeric character")
+_LABEL_VALUE_ERR = (
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' "
+    "or '.', and must start and end with an alphanumeric character"
+)
 _DNS1123_LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _DNS1123_SUBDOMAIN_FMT = f"{_DNS1123_LABEL_FMT}(\\.{_DNS1123_LABEL_FMT})*"
 _DNS1123_SUBDOMAIN_RE = re.compile(f"^{_DNS1123_SUBDOMAIN_FMT}$")
-_DNS1123_SUBDOMAIN_ERR = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
-                          "'-' or '.', and must start and end with an alphanumeric character")
+_DNS1123_SUBDOMAIN_ERR = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
+    "'-' or '.', and must start and end with an alphanumeric character"
+)
 
 
 def _regex_error(msg: str, fmt: str, *examples: str) -> str:
@@ -60,11 +66,16 @@ def label_key_errors(key: str) -> list[str]:
             if len(prefix) > 253:
                 errs.append("prefix part " + _max_len_error(253))
             if not _DNS1123_SUBDOMAIN_RE.match(prefix):
-                errs.append("prefix part " + _regex_error(_DNS1123_SUBDOMAIN_ERR, _DNS1123_SUBDOMAIN_FMT,
-                                                          "example.com"))
+                errs.append(
+                    "prefix part "
+                    + _regex_error(_DNS1123_SUBDOMAIN_ERR, _DNS1123_SUBDOMAIN_FMT, "example.com")
+                )
     else:
-        return ["a qualified name " + _regex_error(_QNAME_ERR, _QNAME_FMT, "MyName", "my.name", "123-abc")
-                + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"]
+        return [
+            "a qualified name "
+            + _regex_error(_QNAME_ERR, _QNAME_FMT, "MyName", "my.name", "123-abc")
+            + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+        ]
     if not name:
         errs.append("name part must be non-empty")
     elif len(name) > 63:
@@ -171,20 +182,33 @@ def _new_requirement(key: str, op: str, values: list[str], *, check_key: bool = 
         if key_errs:
             errs.append(_invalid("key", key, "; ".join(key_errs)))
     if op in ("in", "notin") and not values:
-        errs.append("values: Invalid value: []string{}: for 'in', 'notin' operators, values set can't be empty")
+        errs.append(
+            "values: Invalid value: []string{}: for 'in', 'notin' operators, values set can't be empty"
+        )
     elif op in ("=", "==", "!=") and len(values) != 1:
-        errs.append("values: Invalid value: " + _go_string_slice(values)
-                    + ": exact-match compatibility requires one single value")
+        errs.append(
+            "values: Invalid value: "
+            + _go_string_slice(values)
+            + ": exact-match compatibility requires one single value"
+        )
     elif op in ("exists", "!") and values:
-        errs.append("values: Invalid value: " + _go_string_slice(values)
-                    + ": values set must be empty for exists and does not exist")
+        errs.append(
+            "values: Invalid value: "
+            + _go_string_slice(values)
+            + ": values set must be empty for exists and does not exist"
+        )
     elif op in ("gt", "lt"):
         if len(values) != 1:
-            errs.append("values: Invalid value: " + _go_string_slice(values)
-                        + ": for 'Gt', 'Lt' operators, exactly one value is required")
+            errs.append(
+                "values: Invalid value: "
+                + _go_string_slice(values)
+                + ": for 'Gt', 'Lt' operators, exactly one value is required"
+            )
         for i, v in enumerate(values):
             if not re.match(r"^[+-]?[0-9]+$", v):
-                errs.append(_invalid(f"values[{i}]", v, "for 'Gt', 'Lt' operators, the value must be an integer"))
+                errs.append(
+                    _invalid(f"values[{i}]", v, "for 'Gt', 'Lt' operators, the value must be an integer")
+                )
     for i, v in enumerate(values):
         value_errs = label_value_errors(v)
         if value_errs:
@@ -204,8 +228,17 @@ class _ParseError(Exception):
 
 # Lexer tokens.
 _EOS, _ID, _OPEN, _CLOSE, _COMMA, _NOT, _OP, _ERROR = "eos", "id", "(", ")", ",", "!", "op", "error"
-_SYMBOL_TOKENS = {"(": _OPEN, ")": _CLOSE, ",": _COMMA, "!": _NOT,
-                  "=": _OP, "==": _OP, "!=": _OP, ">": _OP, "<": _OP}
+_SYMBOL_TOKENS = {
+    "(": _OPEN,
+    ")": _CLOSE,
+    ",": _COMMA,
+    "!": _NOT,
+    "=": _OP,
+    "==": _OP,
+    "!=": _OP,
+    ">": _OP,
+    "<": _OP,
+}
 _SPECIAL = set("=!(),><")
 _WHITESPACE = set(" \t\r\n")
 
@@ -396,13 +429,32 @@ _META_FIELDS = {"metadata.name", "metadata.namespace"}
 # Labels each resource's field label conversion function accepts (pkg/apis/core/v1/conversion.go).
 # Resources not listed use runtime.DefaultMetaV1FieldSelectorConversion.
 _SUPPORTED: dict[str, set[str]] = {
-    "pods": _META_FIELDS | {"spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
-                            "spec.serviceAccountName", "spec.hostNetwork", "status.phase", "status.podIP",
-                            "status.podIPs", "status.nominatedNodeName"},
-    "events": _META_FIELDS | {"involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
-                              "involvedObject.uid", "involvedObject.apiVersion",
-                              "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason",
-                              "reportingComponent", "source", "type"},
+    "pods": _META_FIELDS
+    | {
+        "spec.nodeName",
+        "spec.restartPolicy",
+        "spec.schedulerName",
+        "spec.serviceAccountName",
+        "spec.hostNetwork",
+        "status.phase",
+        "status.podIP",
+        "status.podIPs",
+        "status.nominatedNodeName",
+    },
+    "events": _META_FIELDS
+    | {
+        "involvedObject.kind",
+        "involvedObject.namespace",
+        "involvedObject.name",
+        "involvedObject.uid",
+        "involvedObject.apiVersion",
+        "involvedObject.resourceVersion",
+        "involvedObject.fieldPath",
+        "reason",
+        "reportingComponent",
+        "source",
+        "type",
+    },
     "namespaces": {"metadata.name", "status.phase"},
     "services": _META_FIELDS | {"spec.clusterIP", "spec.type"},
 }
@@ -519,7 +571,7 @@ def _split_term(term: str) -> tuple[str, str, str] | None:
     for i in range(len(term)):
         for op in ("!=", "==", "="):
             if term.startswith(op, i):
-                return term[:i], op, term[i + len(op):]
+                return term[:i], op, term[i + len(op) :]
     return None
 
 

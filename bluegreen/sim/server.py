@@ -29,9 +29,17 @@ from .store import Obj, Store, WatchEvent
 if TYPE_CHECKING:
     from .apps import AppRegistry
 
-KUBE_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-sim", "gitCommit": "0000000000000000000000000000000000000000",
-                "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23.0",
-                "compiler": "gc", "platform": "linux/amd64"}
+KUBE_VERSION = {
+    "major": "1",
+    "minor": "32",
+    "gitVersion": "v1.32.0-sim",
+    "gitCommit": "0000000000000000000000000000000000000000",
+    "gitTreeState": "clean",
+    "buildDate": "2026-01-01T00:00:00Z",
+    "goVersion": "go1.23.0",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
 _WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 _METHOD_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 # the real server's default --max-request-body-bytes (3 MiB); beyond it: 413 RequestEntityTooLarge
@@ -45,9 +53,11 @@ _NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
 
 # ---- request info ----------------------------------------------------------------------------------
 
+
 @dataclass
 class RequestInfo:
     """What the real server's RequestInfoFactory derives from a URL, used for routing and RBAC."""
+
     is_resource: bool
     verb: str
     group: str = ""
@@ -61,7 +71,11 @@ class RequestInfo:
 
 def request_info(method: str, path: str, query: dict[str, str]) -> RequestInfo:
     parts = [unquote(p) for p in path.strip("/").split("/") if p != ""] if path.strip("/") else []
-    method_verb = method.lower() if method not in _METHOD_VERBS and method != "GET" else _METHOD_VERBS.get(method, "get")
+    method_verb = (
+        method.lower()
+        if method not in _METHOD_VERBS and method != "GET"
+        else _METHOD_VERBS.get(method, "get")
+    )
     if len(parts) >= 2 and parts[0] == "api":
         group, version, rest = "", parts[1], parts[2:]
     elif len(parts) >= 3 and parts[0] == "apis":
@@ -107,6 +121,7 @@ def _verb_for(info: RequestInfo, method: str, query: dict[str, str]) -> RequestI
 
 # ---- request log, faults, auth ---------------------------------------------------------------------
 
+
 @dataclass
 class RequestRecord:
     method: str
@@ -141,8 +156,9 @@ class Fault:
     fired: int = 0
 
     def matches(self, method: str, path: str) -> bool:
-        return ((self.method is None or self.method.upper() == method)
-                and (self.path is None or self.path.search(path) is not None))
+        return (self.method is None or self.method.upper() == method) and (
+            self.path is None or self.path.search(path) is not None
+        )
 
     @property
     def exhausted(self) -> bool:
@@ -156,9 +172,19 @@ class Faults:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
 
-    def add(self, method: str | None = None, path: str | None = None, status: int | None = None,
-            count: int | None = 1, delay: float = 0.0, drop: bool = False, retry_after: float | None = None,
-            after: int = 0, body: dict[str, Any] | str | None = None, apply: bool = False) -> Fault:
+    def add(
+        self,
+        method: str | None = None,
+        path: str | None = None,
+        status: int | None = None,
+        count: int | None = 1,
+        delay: float = 0.0,
+        drop: bool = False,
+        retry_after: float | None = None,
+        after: int = 0,
+        body: dict[str, Any] | str | None = None,
+        apply: bool = False,
+    ) -> Fault:
         """``status`` defaults to 500, except for a fault that only delays (``delay`` given, no status):
         that one delays the request and then lets it through. ``drop=True`` closes the connection without
         a reply; with ``apply=True`` the request is processed first (a lost reply). ``count=None``: forever."""
@@ -166,8 +192,18 @@ class Faults:
             status = 500
         if apply:
             drop = True
-        fault = Fault(method, re.compile(path) if path else None, status, count, delay, drop, retry_after, after,
-                      body, apply)
+        fault = Fault(
+            method,
+            re.compile(path) if path else None,
+            status,
+            count,
+            delay,
+            drop,
+            retry_after,
+            after,
+            body,
+            apply,
+        )
         with self._lock:
             self._faults.append(fault)
         return fault
@@ -208,6 +244,7 @@ class User:
 @dataclass
 class Auth:
     """Bearer tokens -> users, and Role-like grants per (user, namespace); namespace None = cluster-wide."""
+
     enabled: bool = False
     rbac: bool = False
     admin_token: str = field(default_factory=lambda: "sim-admin-" + secrets.token_hex(8))
@@ -235,7 +272,7 @@ class Auth:
         if not authorization or not authorization.startswith("Bearer "):
             return None
         with self._lock:
-            return self.tokens.get(authorization[len("Bearer "):].strip())
+            return self.tokens.get(authorization[len("Bearer ") :].strip())
 
     def allowed(self, user: User, info: RequestInfo) -> bool:
         if not self.rbac or user.is_admin or not info.is_resource:
@@ -250,8 +287,11 @@ class Auth:
             if not _in(rule.get("apiGroups", []), info.group) or not _in(rule.get("verbs", []), info.verb):
                 continue
             resources = rule.get("resources", [])
-            if not ("*" in resources or combined in resources
-                    or (info.subresource and f"*/{info.subresource}" in resources)):
+            if not (
+                "*" in resources
+                or combined in resources
+                or (info.subresource and f"*/{info.subresource}" in resources)
+            ):
                 continue
             names = rule.get("resourceNames")
             if names and (info.name is None or info.name not in names):
@@ -291,8 +331,12 @@ class SimServer:
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._httpd = _HTTPServer((host, port), _Handler, self)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02},
-                                        name="sim-apiserver", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name="sim-apiserver",
+            daemon=True,
+        )
         self._thread.start()
 
     @property
@@ -321,6 +365,7 @@ class SimServer:
             with self._lock:
                 if fn in self._hooks:
                     self._hooks.remove(fn)
+
         return remove
 
     def run_hooks(self, record: RequestRecord) -> None:
@@ -421,8 +466,18 @@ class _Handler(BaseHTTPRequestHandler):
         info = request_info(method, self.url_path, self.query)
         self.info = info
         user = sim.auth.authenticate(self.headers.get("Authorization"))
-        record = RequestRecord(method, self.url_path, self.raw_query, 0, user.name if user else None, info.verb,
-                               info.resource, info.namespace, info.name, info.subresource)
+        record = RequestRecord(
+            method,
+            self.url_path,
+            self.raw_query,
+            0,
+            user.name if user else None,
+            info.verb,
+            info.resource,
+            info.namespace,
+            info.name,
+            info.subresource,
+        )
         self.record = record
         try:
             if user is None:
@@ -438,8 +493,15 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send_fault(fault)
                     return
             if not sim.auth.allowed(user, info):
-                raise errors.forbidden(user.name, info.verb, info.resource or "", info.group, info.namespace,
-                                       info.name, info.subresource)
+                raise errors.forbidden(
+                    user.name,
+                    info.verb,
+                    info.resource or "",
+                    info.group,
+                    info.namespace,
+                    info.name,
+                    info.subresource,
+                )
             if fault is not None and fault.apply:
                 self.drop_after = True
             self._route(method, info)
@@ -502,8 +564,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ---- responses ----
 
-    def _send(self, status: int, body: bytes, content_type: str = "application/json",
-              headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.record.status = status
         if self.drop_after:
             # the change is applied, but the answer is lost on the way back (fault apply=True)
@@ -533,7 +600,9 @@ class _Handler(BaseHTTPRequestHandler):
         status = f.status or 500
         headers: dict[str, str] = {}
         if f.retry_after is not None:
-            headers["Retry-After"] = str(int(f.retry_after)) if float(f.retry_after).is_integer() else str(f.retry_after)
+            headers["Retry-After"] = (
+                str(int(f.retry_after)) if float(f.retry_after).is_integer() else str(f.retry_after)
+            )
         if isinstance(f.body, str):
             self._send(status, f.body.encode(), "text/plain; charset=utf-8", headers)
             return
@@ -545,13 +614,21 @@ class _Handler(BaseHTTPRequestHandler):
         elif status == 503:
             err = errors.service_unavailable("the server is currently unable to handle the request")
         elif status == 504:
-            err = ApiError(504, "Timeout", "the server was unable to return a response in the time allotted, "
-                                           "but may still be processing the request")
+            err = ApiError(
+                504,
+                "Timeout",
+                "the server was unable to return a response in the time allotted, "
+                "but may still be processing the request",
+            )
         elif status == 409:
             name = self.info.name or ""
             err = errors.conflict(self.info.resource or "", self.info.group, name)
         else:
-            err = errors.internal_error("injected fault") if status >= 500 else ApiError(status, "", "injected fault")
+            err = (
+                errors.internal_error("injected fault")
+                if status >= 500
+                else ApiError(status, "", "injected fault")
+            )
         self._send_status(err, headers)
 
     # ---- routing ----
@@ -576,8 +653,15 @@ class _Handler(BaseHTTPRequestHandler):
         if self.query.get("dryRun"):
             # we differ: the real server runs admission + validation without persisting
             raise errors.bad_request("dryRun is not supported by the simulated cluster")
-        handler = {"get": self._get, "list": self._list, "watch": self._watch, "create": self._create,
-                   "update": self._update, "patch": self._patch, "delete": self._delete}.get(info.verb)
+        handler = {
+            "get": self._get,
+            "list": self._list,
+            "watch": self._watch,
+            "create": self._create,
+            "update": self._update,
+            "patch": self._patch,
+            "delete": self._delete,
+        }.get(info.verb)
         if handler is None:
             raise errors.method_not_allowed(method)
         handler(r, info)
@@ -589,20 +673,35 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/version":
             self._send_json(200, KUBE_VERSION)
         elif path == "/api":
-            self._send_json(200, {"kind": "APIVersions", "versions": ["v1"],
-                                  "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
-                                                                  "serverAddress": self.headers.get("Host", "")}]})
+            self._send_json(
+                200,
+                {
+                    "kind": "APIVersions",
+                    "versions": ["v1"],
+                    "serverAddressByClientCIDRs": [
+                        {"clientCIDR": "0.0.0.0/0", "serverAddress": self.headers.get("Host", "")}
+                    ],
+                },
+            )
         elif path == "/apis":
-            groups = [{"name": g, "versions": [{"groupVersion": f"{g}/{v}", "version": v} for v in vs],
-                       "preferredVersion": {"groupVersion": f"{g}/{vs[0]}", "version": vs[0]}}
-                      for g, vs in group_versions().items()]
+            groups = [
+                {
+                    "name": g,
+                    "versions": [{"groupVersion": f"{g}/{v}", "version": v} for v in vs],
+                    "preferredVersion": {"groupVersion": f"{g}/{vs[0]}", "version": vs[0]},
+                }
+                for g, vs in group_versions().items()
+            ]
             self._send_json(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
         elif path in ("/healthz", "/livez", "/readyz"):
             self._send(200, b"ok", "text/plain; charset=utf-8")
         elif info.group and not info.version and path == f"/apis/{info.group}":
             self._api_group(info.group)
-        elif path == "/api/v1" or (info.group and info.version and any(
-                r.group == info.group and r.version == info.version for r in RESOURCES)):
+        elif path == "/api/v1" or (
+            info.group
+            and info.version
+            and any(r.group == info.group and r.version == info.version for r in RESOURCES)
+        ):
             self._send_json(200, api_resource_list(info.group, info.version))
         else:
             # includes /openapi/v2 and /openapi/v3: kubectl get / rollout status work without them
@@ -612,9 +711,16 @@ class _Handler(BaseHTTPRequestHandler):
         vs = group_versions().get(group)
         if not vs:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        self._send_json(200, {"kind": "APIGroup", "apiVersion": "v1", "name": group,
-                              "versions": [{"groupVersion": f"{group}/{v}", "version": v} for v in vs],
-                              "preferredVersion": {"groupVersion": f"{group}/{vs[0]}", "version": vs[0]}})
+        self._send_json(
+            200,
+            {
+                "kind": "APIGroup",
+                "apiVersion": "v1",
+                "name": group,
+                "versions": [{"groupVersion": f"{group}/{v}", "version": v} for v in vs],
+                "preferredVersion": {"groupVersion": f"{group}/{vs[0]}", "version": vs[0]},
+            },
+        )
 
     # ---- CRUD ----
 
@@ -623,8 +729,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _table(self, r: Resource, items: list[Obj], rv: str | None) -> None:
         from .tables import to_table
-        table = to_table(r.plural, items, self.server.sim.store.clock.now(),
-                         include_object=self.query.get("includeObject") or "Metadata", resource_version=rv)
+
+        table = to_table(
+            r.plural,
+            items,
+            self.server.sim.store.clock.now(),
+            include_object=self.query.get("includeObject") or "Metadata",
+            resource_version=rv,
+        )
         self._send_json(200, table)
 
     def _get(self, r: Resource, info: RequestInfo) -> None:
@@ -640,14 +752,26 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, obj)
 
     def _list(self, r: Resource, info: RequestInfo) -> None:
-        items, rv = self.server.sim.store.list(r.plural, info.namespace, self.query.get("labelSelector"),
-                                              self.query.get("fieldSelector"), copy_items=False)
+        items, rv = self.server.sim.store.list(
+            r.plural,
+            info.namespace,
+            self.query.get("labelSelector"),
+            self.query.get("fieldSelector"),
+            copy_items=False,
+        )
         # limit/continue are ignored: we always return the whole list (the client pages transparently)
         if self._wants_table():
             self._table(r, items, rv)
             return
-        self._send_json(200, {"kind": r.list_kind, "apiVersion": r.api_version,
-                              "metadata": {"resourceVersion": rv}, "items": items})
+        self._send_json(
+            200,
+            {
+                "kind": r.list_kind,
+                "apiVersion": r.api_version,
+                "metadata": {"resourceVersion": rv},
+                "items": items,
+            },
+        )
 
     def _json_body(self) -> Any:
         try:
@@ -663,12 +787,17 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json_body()
         if ctype == "application/yaml":
             import yaml
+
             try:
                 return yaml.safe_load(self.body or b"null")
             except yaml.YAMLError as e:
                 raise errors.bad_request(f"error converting YAML to JSON: {e}") from None
-        raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted "
-                                                    f"media types include: {', '.join(_BODY_MEDIA_TYPES)}")
+        raise ApiError(
+            415,
+            "UnsupportedMediaType",
+            "the body of the request was in an unknown format - accepted "
+            f"media types include: {', '.join(_BODY_MEDIA_TYPES)}",
+        )
 
     def _object_body(self, r: Resource, info: RequestInfo) -> Obj:
         body = self._decoded_body()
@@ -679,13 +808,17 @@ class _Handler(BaseHTTPRequestHandler):
             raise errors.bad_request("metadata must be an object")
         if r.namespaced:
             if meta.get("namespace") and meta["namespace"] != info.namespace:
-                raise errors.bad_request("the namespace of the provided object does not match the namespace sent "
-                                         "on the request")
+                raise errors.bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
             meta["namespace"] = info.namespace
         if body.get("kind") and body["kind"] != r.kind and info.subresource != "scale":
-            raise errors.bad_request(f"the API version in the data ({body.get('apiVersion')}) does not match the "
-                                     f"expected API version ({r.api_version})" if body.get("apiVersion") != r.api_version
-                                     else f"kind {body['kind']} does not match expected {r.kind}")
+            raise errors.bad_request(
+                f"the API version in the data ({body.get('apiVersion')}) does not match the "
+                f"expected API version ({r.api_version})"
+                if body.get("apiVersion") != r.api_version
+                else f"kind {body['kind']} does not match expected {r.kind}"
+            )
         return body
 
     def _create(self, r: Resource, info: RequestInfo) -> None:
@@ -711,8 +844,14 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._object_body(r, info)
         name = body["metadata"].get("name")
         if name != info.name:
-            raise errors.bad_request(f"the name of the object ({name}) does not match the name on the URL ({info.name})")
-        if r.plural == "leases" and info.subresource is None and store.get_shared(r.plural, info.namespace, name) is None:
+            raise errors.bad_request(
+                f"the name of the object ({name}) does not match the name on the URL ({info.name})"
+            )
+        if (
+            r.plural == "leases"
+            and info.subresource is None
+            and store.get_shared(r.plural, info.namespace, name) is None
+        ):
             # leaseStrategy.AllowCreateOnUpdate is true: a PUT to a missing Lease creates it
             body["metadata"].pop("resourceVersion", None)
             self._send_json(201, store.create(r.plural, body))
@@ -730,21 +869,35 @@ class _Handler(BaseHTTPRequestHandler):
             raise errors.conflict(r.plural, r.group, info.name or "")
         replicas = (scale.get("spec") or {}).get("replicas", 0)
         if replicas < 0:
-            raise errors.invalid("Scale", "autoscaling", info.name or "", [
-                ("spec.replicas", "FieldValueInvalid", f"Invalid value: {replicas}: must be greater than or equal to 0")])
+            raise errors.invalid(
+                "Scale",
+                "autoscaling",
+                info.name or "",
+                [
+                    (
+                        "spec.replicas",
+                        "FieldValueInvalid",
+                        f"Invalid value: {replicas}: must be greater than or equal to 0",
+                    )
+                ],
+            )
         cur["spec"]["replicas"] = replicas
         return _scale_of(store.update(r.plural, cur))
 
     def _patch(self, r: Resource, info: RequestInfo) -> None:
         from . import patch as patching
+
         store = self.server.sim.store
         ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
         name = info.name or ""
         if ctype == "application/apply-patch+yaml":
             self._apply_patch(r, info)
             return
-        if ctype not in ("application/json-patch+json", "application/merge-patch+json",
-                         "application/strategic-merge-patch+json"):
+        if ctype not in (
+            "application/json-patch+json",
+            "application/merge-patch+json",
+            "application/strategic-merge-patch+json",
+        ):
             raise errors.unsupported_media_type(ctype)
         patch_doc = self._json_body()
         kind = "Scale" if info.subresource == "scale" else r.kind
@@ -753,10 +906,14 @@ class _Handler(BaseHTTPRequestHandler):
             base = _scale_of(cur) if info.subresource == "scale" else cur
             if ctype == "application/json-patch+json":
                 if not isinstance(patch_doc, list):
-                    raise errors.bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
+                    raise errors.bad_request(
+                        "json: cannot unmarshal object into Go value of type jsonpatch.Patch"
+                    )
                 patched = patching.json_patch(base, patch_doc)
             elif not isinstance(patch_doc, dict):
-                raise errors.bad_request("json: cannot unmarshal into Go value of type map[string]interface {}")
+                raise errors.bad_request(
+                    "json: cannot unmarshal into Go value of type map[string]interface {}"
+                )
             elif ctype == "application/merge-patch+json":
                 patched = patching.merge_patch(base, patch_doc)
             else:
@@ -773,8 +930,10 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 meta = patched.setdefault("metadata", {})
                 if meta.get("name") != name:
-                    raise errors.bad_request(f"the name of the object ({meta.get('name')}) does not match the name on "
-                                             f"the URL ({name})")
+                    raise errors.bad_request(
+                        f"the name of the object ({meta.get('name')}) does not match the name on "
+                        f"the URL ({name})"
+                    )
                 meta["resourceVersion"] = cur["metadata"]["resourceVersion"]
                 if r.namespaced:
                     meta["namespace"] = info.namespace
@@ -793,9 +952,14 @@ class _Handler(BaseHTTPRequestHandler):
         import yaml
 
         from . import patch as patching
+
         if not self.query.get("fieldManager"):
-            raise ApiError(422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
-                                           "is required for apply patch")
+            raise ApiError(
+                422,
+                "Invalid",
+                'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
+                "is required for apply patch",
+            )
         try:
             doc = yaml.safe_load(self.body or b"{}")
         except yaml.YAMLError as e:
@@ -823,20 +987,36 @@ class _Handler(BaseHTTPRequestHandler):
             orphan = self.query["orphanDependents"] in ("true", "1")
         causes: list[tuple[str, str, str]] = []
         if orphan is not None and policy is not None:
-            causes.append(("propagationPolicy", "FieldValueInvalid", f'Invalid value: "{policy}": orphanDependents '
-                                                                      "and deletionPropagation cannot be both set"))
+            causes.append(
+                (
+                    "propagationPolicy",
+                    "FieldValueInvalid",
+                    f'Invalid value: "{policy}": orphanDependents and deletionPropagation cannot be both set',
+                )
+            )
         if policy is not None and policy not in _PROPAGATION_POLICIES:
-            causes.append(("propagationPolicy", "FieldValueNotSupported",
-                           f'Unsupported value: "{policy}": supported values: "Foreground", "Background", "Orphan", '
-                           '"nil"'))
+            causes.append(
+                (
+                    "propagationPolicy",
+                    "FieldValueNotSupported",
+                    f'Unsupported value: "{policy}": supported values: "Foreground", "Background", "Orphan", '
+                    '"nil"',
+                )
+            )
         if causes:
             raise errors.invalid("DeleteOptions", "meta.k8s.io", "", causes)
         # we differ: Foreground deletes at once too (no foregroundDeletion finalizer, no deletionTimestamp)
         propagation = policy or ("Orphan" if orphan else "Background")
         pre = opts.get("preconditions") or {}
-        gone = self.server.sim.store.delete(r.plural, info.namespace, info.name or "", propagation=propagation,
-                                            precondition_rv=pre.get("resourceVersion"), precondition_uid=pre.get("uid"),
-                                            grace_period=self._grace_period(opts))
+        gone = self.server.sim.store.delete(
+            r.plural,
+            info.namespace,
+            info.name or "",
+            propagation=propagation,
+            precondition_rv=pre.get("resourceVersion"),
+            precondition_uid=pre.get("uid"),
+            grace_period=self._grace_period(opts),
+        )
         if r.plural in ("pods", "namespaces"):
             # these kinds answer with the object: a pod still Terminating, or as it was when it went
             self._send_json(200, gone)
@@ -844,8 +1024,10 @@ class _Handler(BaseHTTPRequestHandler):
         details: dict[str, Any] = {"name": info.name, "kind": r.plural, "uid": gone["metadata"]["uid"]}
         if r.group:
             details["group"] = r.group
-        self._send_json(200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                              "details": details})
+        self._send_json(
+            200,
+            {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details},
+        )
 
     def _grace_period(self, opts: dict[str, Any]) -> int | None:
         """DeleteOptions.gracePeriodSeconds, from the query (kubectl --grace-period) or the body."""
@@ -867,8 +1049,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _watch(self, r: Resource, info: RequestInfo) -> None:
         store = self.server.sim.store
         from .store import _field_matcher, _label_matcher
+
         lsel = _label_matcher(self.query.get("labelSelector"))
-        fsel = _field_matcher(self.query.get("fieldSelector"), r.plural)  # unsupported fields: 400, as on list
+        fsel = _field_matcher(
+            self.query.get("fieldSelector"), r.plural
+        )  # unsupported fields: 400, as on list
         raw_timeout = self.query.get("timeoutSeconds") or "0"
         if not raw_timeout.isdigit():
             raise errors.bad_request(f'strconv.ParseInt: parsing "{raw_timeout}": invalid syntax')
@@ -938,14 +1123,24 @@ class _Handler(BaseHTTPRequestHandler):
                             self._chunk({"type": "ADDED", "object": ev.obj})
                         else:
                             assert ev.old is not None
-                            gone = {**ev.old, "metadata": {**ev.old["metadata"], "resourceVersion": str(ev.rv)}}
+                            gone = {
+                                **ev.old,
+                                "metadata": {**ev.old["metadata"], "resourceVersion": str(ev.rv)},
+                            }
                             self._chunk({"type": "DELETED", "object": gone})
                     elif now_in:
                         self._chunk({"type": ev.type, "object": ev.obj})
                 if not events and bookmarks:
-                    self._chunk({"type": "BOOKMARK", "object": {
-                        "kind": r.kind, "apiVersion": r.api_version,
-                        "metadata": {"resourceVersion": str(max(last, int(store.resource_version)))}}})
+                    self._chunk(
+                        {
+                            "type": "BOOKMARK",
+                            "object": {
+                                "kind": r.kind,
+                                "apiVersion": r.api_version,
+                                "metadata": {"resourceVersion": str(max(last, int(store.resource_version)))},
+                            },
+                        }
+                    )
         except (BrokenPipeError, ConnectionResetError, OSError):
             return
         finally:
@@ -969,13 +1164,19 @@ class _Handler(BaseHTTPRequestHandler):
         container = self.query.get("container")
         if not container:
             if len(containers) != 1:
-                raise errors.bad_request(f"a container name must be specified for pod {info.name}, choose one of: "
-                                         f"[{' '.join(containers)}]")
+                raise errors.bad_request(
+                    f"a container name must be specified for pod {info.name}, choose one of: "
+                    f"[{' '.join(containers)}]"
+                )
             container = containers[0]
         elif container not in containers:
             raise errors.bad_request(f"container {container} is not valid for pod {info.name}")
         tail = self.query.get("tailLines")
-        lines = self.server.sim.apps.logs(pod, container, int(tail) if tail else None) if self.server.sim.apps else []
+        lines = (
+            self.server.sim.apps.logs(pod, container, int(tail) if tail else None)
+            if self.server.sim.apps
+            else []
+        )
         text = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
         self._send(200, text.encode(), "text/plain")
 
@@ -999,13 +1200,19 @@ class _Handler(BaseHTTPRequestHandler):
         if not subsets:
             raise errors.service_unavailable(f'no endpoints available for service "{svc_name}"')
         # like the real server, the port is matched by name: "web" alone only reaches an unnamed port
-        addresses = [a for ss in subsets if any(p.get("name", "") == port for p in ss.get("ports") or [])
-                     for a in ss.get("addresses") or []]
+        addresses = [
+            a
+            for ss in subsets
+            if any(p.get("name", "") == port for p in ss.get("ports") or [])
+            for a in ss.get("addresses") or []
+        ]
         pods = []
         for a in addresses:
             ref = a.get("targetRef") or {}
             if ref.get("kind") == "Pod":
-                pod_obj = sim.store.get_shared("pods", ref.get("namespace") or info.namespace, ref.get("name", ""))
+                pod_obj = sim.store.get_shared(
+                    "pods", ref.get("namespace") or info.namespace, ref.get("name", "")
+                )
                 # never a terminating pod, even one a publishNotReadyAddresses Service still lists
                 if pod_obj is not None and not pod_obj["metadata"].get("deletionTimestamp"):
                     pods.append(pod_obj)
@@ -1031,8 +1238,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _sets_rv(patch_doc: Any) -> bool:
     if isinstance(patch_doc, list):
-        return any(isinstance(op, dict) and op.get("op") in ("add", "replace", "copy", "move")
-                   and op.get("path") in ("/metadata/resourceVersion", "/metadata") for op in patch_doc)
+        return any(
+            isinstance(op, dict)
+            and op.get("op") in ("add", "replace", "copy", "move")
+            and op.get("path") in ("/metadata/resourceVersion", "/metadata")
+            for op in patch_doc
+        )
     meta = patch_doc.get("metadata") if isinstance(patch_doc, dict) else None
     return isinstance(meta, dict) and "resourceVersion" in meta
 
@@ -1057,9 +1268,17 @@ def _scale_of(obj: Obj) -> Obj:
     """The autoscaling/v1 Scale view of a Deployment or ReplicaSet."""
     meta = obj["metadata"]
     labels = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-    return {"kind": "Scale", "apiVersion": "autoscaling/v1",
-            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
-                         if k in meta},
-            "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
-            "status": {"replicas": (obj.get("status") or {}).get("replicas", 0),
-                       "selector": ",".join(f"{k}={labels[k]}" for k in sorted(labels))}}
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            k: meta[k]
+            for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+            if k in meta
+        },
+        "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
+        "status": {
+            "replicas": (obj.get("status") or {}).get("replicas", 0),
+            "selector": ",".join(f"{k}={labels[k]}" for k in sorted(labels)),
+        },
+    }

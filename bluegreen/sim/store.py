@@ -27,15 +27,21 @@ Subscriber = Callable[[str, str, Obj], None]
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-                  "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
-                  "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
-_LABEL_MSG = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
-              "start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
-              "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
-_DNS1035_MSG = ("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-                "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', "
-                "regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')")
+_SUBDOMAIN_MSG = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+    "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
+    "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+)
+_LABEL_MSG = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
+    "start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
+    "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+)
+_DNS1035_MSG = (
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+    "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', "
+    "regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
+)
 
 Cause = tuple[str, str, str]  # (field, reason, message)
 Changes = list[tuple[str, Obj]]
@@ -72,8 +78,10 @@ def go_label_selector(sel: dict[str, Any] | None) -> str:
         for e in exprs:
             values = e.get("values")
             vals = "[]string{" + ", ".join(f'"{v}"' for v in values) + "}" if values else "[]string(nil)"
-            parts.append(f'v1.LabelSelectorRequirement{{Key:"{e.get("key", "")}", Operator:"{e.get("operator", "")}", '
-                         f"Values:{vals}}}")
+            parts.append(
+                f'v1.LabelSelectorRequirement{{Key:"{e.get("key", "")}", Operator:"{e.get("operator", "")}", '
+                f"Values:{vals}}}"
+            )
         expr_s = "[]v1.LabelSelectorRequirement{" + ", ".join(parts) + "}"
     else:
         expr_s = "[]v1.LabelSelectorRequirement(nil)"
@@ -100,7 +108,9 @@ def _selector_matches_labels(sel: dict[str, Any], labels: dict[str, str]) -> boo
 class Store:
     """Thread-safe object store with one global resourceVersion counter and a bounded watch history."""
 
-    def __init__(self, clock: Clock | None = None, history: int = 2000, *, graceful_pods: bool = False) -> None:
+    def __init__(
+        self, clock: Clock | None = None, history: int = 2000, *, graceful_pods: bool = False
+    ) -> None:
         self.clock: Clock = clock or RealClock()
         # pods are deleted gracefully (deletionTimestamp set, Terminating until the kubelet removes them);
         # off, a deleted pod vanishes at once, as if its kubelet had confirmed in no time
@@ -139,16 +149,26 @@ class Store:
         with self._lock:
             return self._objects.get((resource, self._ns(r, namespace), name))
 
-    def list(self, resource: str, namespace: str | None = None, label_selector: Any = None,
-             field_selector: Any = None, *, copy_items: bool = True) -> tuple[list[Obj], str]:
+    def list(
+        self,
+        resource: str,
+        namespace: str | None = None,
+        label_selector: Any = None,
+        field_selector: Any = None,
+        *,
+        copy_items: bool = True,
+    ) -> tuple[list[Obj], str]:
         """Objects sorted by namespace/name, and the list resourceVersion. Selectors are strings or
         parsed selectors (anything with ``.matches``)."""
         r = by_plural(resource)
         lsel = _label_matcher(label_selector)
         fsel = _field_matcher(field_selector, resource)
         with self._lock:
-            items = [o for (res, ns, _), o in self._objects.items()
-                     if res == resource and (namespace is None or not r.namespaced or ns == namespace)]
+            items = [
+                o
+                for (res, ns, _), o in self._objects.items()
+                if res == resource and (namespace is None or not r.namespaced or ns == namespace)
+            ]
             rv = str(self._rv)
         items.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
         if lsel is not None:
@@ -202,6 +222,7 @@ class Store:
             with self._lock:
                 if fn in self._subscribers:
                     self._subscribers.remove(fn)
+
         return unsubscribe
 
     # ---- writing ---------------------------------------------------------------------------------
@@ -280,8 +301,13 @@ class Store:
                 else:
                     meta.pop("namespace", None)
                 # fields the server owns: the client cannot change them with a PUT
-                for k in ("uid", "creationTimestamp", "generation", "deletionTimestamp",
-                          "deletionGracePeriodSeconds"):
+                for k in (
+                    "uid",
+                    "creationTimestamp",
+                    "generation",
+                    "deletionTimestamp",
+                    "deletionGracePeriodSeconds",
+                ):
                     if k in old["metadata"]:
                         meta[k] = old["metadata"][k]
                     else:
@@ -305,9 +331,17 @@ class Store:
             self._commit("MODIFIED", resource, key, new)
         return self._publish("MODIFIED", resource, new)
 
-    def delete(self, resource: str, namespace: str | None, name: str, *,
-               propagation: str = "Background", precondition_rv: str | None = None,
-               precondition_uid: str | None = None, grace_period: int | None = None) -> Obj:
+    def delete(
+        self,
+        resource: str,
+        namespace: str | None,
+        name: str,
+        *,
+        propagation: str = "Background",
+        precondition_rv: str | None = None,
+        precondition_uid: str | None = None,
+        grace_period: int | None = None,
+    ) -> Obj:
         """Delete and cascade to dependents whose ownerReferences point at it (``propagation="Orphan"``
         keeps them). Objects go at once (no finalizers: we differ from the real server there), except
         pods when ``graceful_pods`` is on: those turn Terminating (see ``_terminate``) and the kubelet
@@ -320,13 +354,21 @@ class Store:
             if old is None:
                 raise errors.not_found(resource, r.group, name)
             if precondition_uid and precondition_uid != old["metadata"]["uid"]:
-                raise errors.conflict(resource, r.group, name,
-                                      f"Precondition failed: UID in precondition: {precondition_uid}, "
-                                      f"UID in object meta: {old['metadata']['uid']}")
+                raise errors.conflict(
+                    resource,
+                    r.group,
+                    name,
+                    f"Precondition failed: UID in precondition: {precondition_uid}, "
+                    f"UID in object meta: {old['metadata']['uid']}",
+                )
             if precondition_rv and precondition_rv != old["metadata"]["resourceVersion"]:
-                raise errors.conflict(resource, r.group, name,
-                                      f"Precondition failed: ResourceVersion in precondition: {precondition_rv}, "
-                                      f"ResourceVersion in object meta: {old['metadata']['resourceVersion']}")
+                raise errors.conflict(
+                    resource,
+                    r.group,
+                    name,
+                    f"Precondition failed: ResourceVersion in precondition: {precondition_rv}, "
+                    f"ResourceVersion in object meta: {old['metadata']['resourceVersion']}",
+                )
             marked = self._terminate(old, grace_period) if resource == "pods" and self.graceful_pods else None
             if marked is not None:
                 if marked is not old:
@@ -390,7 +432,9 @@ class Store:
             live = {o["metadata"]["uid"] for o in self._objects.values()}
             for key, obj in list(self._objects.items()):
                 refs = obj["metadata"].get("ownerReferences") or []
-                if any(ref.get("uid") == uid for ref in refs) and not any(ref.get("uid") in live for ref in refs):
+                if any(ref.get("uid") == uid for ref in refs) and not any(
+                    ref.get("uid") in live for ref in refs
+                ):
                     marked = self._terminate(obj, None) if key[0] == "pods" and self.graceful_pods else None
                     if marked is None:
                         removed.append(self._remove(*key))
@@ -466,6 +510,7 @@ class Store:
 
 def _parse_timestamp(value: str) -> float:
     from datetime import UTC, datetime
+
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
 
 
@@ -475,16 +520,19 @@ def _bumps_generation(r: Resource, new: Obj, old: Obj) -> bool:
     if new.get("spec") != old.get("spec"):
         return True
     return r.plural == "deployments" and (new["metadata"].get("annotations") or {}) != (
-        old["metadata"].get("annotations") or {})
+        old["metadata"].get("annotations") or {}
+    )
 
 
 # ---- selectors (parsing lives in selectors.py) ------------------------------------------------------
+
 
 def _label_matcher(sel: Any) -> _Matcher | None:
     if sel is None or sel == "":
         return None
     if isinstance(sel, str):
         from .selectors import parse_label_selector
+
         return parse_label_selector(sel)
     return sel
 
@@ -494,6 +542,7 @@ def _field_matcher(sel: Any, resource: str | None = None) -> _Matcher | None:
         return None
     if isinstance(sel, str):
         from .selectors import parse_field_selector
+
         return parse_field_selector(sel, resource)  # unsupported fields -> 400, as the real server
     return sel
 
@@ -502,9 +551,21 @@ def _field_matcher(sel: Any, resource: str | None = None) -> _Matcher | None:
 
 _RFC3339_MICRO = "2006-01-02T15:04:05.000000Z07:00"
 # Go's time.Parse walks the layout chunk by chunk; each entry is (layout chunk, what the value must hold)
-_MICRO_CHUNKS = (("2006", r"\d{4}"), ("-", "-"), ("01", r"\d{2}"), ("-", "-"), ("02", r"\d{2}"), ("T", "T"),
-                 ("15", r"\d{2}"), (":", ":"), ("04", r"\d{2}"), (":", ":"), ("05", r"\d{2}"),
-                 (".000000", r"\.\d{6}"), ("Z07:00", r"Z|[+-]\d{2}:\d{2}"))
+_MICRO_CHUNKS = (
+    ("2006", r"\d{4}"),
+    ("-", "-"),
+    ("01", r"\d{2}"),
+    ("-", "-"),
+    ("02", r"\d{2}"),
+    ("T", "T"),
+    ("15", r"\d{2}"),
+    (":", ":"),
+    ("04", r"\d{2}"),
+    (":", ":"),
+    ("05", r"\d{2}"),
+    (".000000", r"\.\d{6}"),
+    ("Z07:00", r"Z|[+-]\d{2}:\d{2}"),
+)
 
 
 def parse_micro_time(value: str) -> str:
@@ -516,12 +577,14 @@ def parse_micro_time(value: str) -> str:
     for chunk, pattern in _MICRO_CHUNKS:
         m = re.match(pattern, rest)
         if m is None:
-            raise ValueError(f'parsing time "{value}" as "{_RFC3339_MICRO}": cannot parse "{rest}" as "{chunk}"')
-        rest = rest[m.end():]
+            raise ValueError(
+                f'parsing time "{value}" as "{_RFC3339_MICRO}": cannot parse "{rest}" as "{chunk}"'
+            )
+        rest = rest[m.end() :]
     if rest:
         raise ValueError(f'parsing time "{value}": extra text: "{rest}"')
     for what, start, top in (("month", 5, 12), ("hour", 11, 23), ("minute", 14, 59), ("second", 17, 59)):
-        n = int(value[start:start + 2])
+        n = int(value[start : start + 2])
         if n > top or (what == "month" and n == 0):
             raise ValueError(f'parsing time "{value}": {what} out of range')
     try:
@@ -544,7 +607,9 @@ def _decode(r: Resource, obj: Obj) -> None:
         return errors.bad_request(f'{r.kind} in version "{r.version}" cannot be handled as a {r.kind}: {why}')
 
     if not isinstance(spec, dict):
-        raise fail(f"json: cannot unmarshal {_json_type(spec)} into Go struct field Lease.spec of type v1.LeaseSpec")
+        raise fail(
+            f"json: cannot unmarshal {_json_type(spec)} into Go struct field Lease.spec of type v1.LeaseSpec"
+        )
     for key in ("acquireTime", "renewTime"):
         value = spec.get(key)
         if value is None:
@@ -558,13 +623,17 @@ def _decode(r: Resource, obj: Obj) -> None:
     for key in ("leaseDurationSeconds", "leaseTransitions"):
         value = spec.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise fail(f"json: cannot unmarshal {_json_type(value)} into Go struct field LeaseSpec.spec.{key} "
-                       "of type int32")
+            raise fail(
+                f"json: cannot unmarshal {_json_type(value)} into Go struct field LeaseSpec.spec.{key} "
+                "of type int32"
+            )
     for key in ("holderIdentity", "preferredHolder", "strategy"):
         value = spec.get(key)
         if value is not None and not isinstance(value, str):
-            raise fail(f"json: cannot unmarshal {_json_type(value)} into Go struct field LeaseSpec.spec.{key} "
-                       "of type string")
+            raise fail(
+                f"json: cannot unmarshal {_json_type(value)} into Go struct field LeaseSpec.spec.{key} "
+                "of type string"
+            )
 
 
 def _json_type(value: Any) -> str:
@@ -578,6 +647,7 @@ def _json_type(value: Any) -> str:
 
 
 # ---- defaults: enough for the official client's strict deserialisation and for kubectl -----------
+
 
 def _pod_spec_defaults(spec: Obj) -> None:
     spec.setdefault("restartPolicy", "Always")
@@ -615,7 +685,9 @@ def _apply_defaults(r: Resource, obj: Obj, store: Store, old: Obj | None = None)
                 del meta[key]
     spec = obj.get("spec")
     if r.plural == "namespaces":
-        obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"].get("name", "")
+        obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"].get(
+            "name", ""
+        )
         obj.setdefault("spec", {"finalizers": ["kubernetes"]})
         obj.setdefault("status", {"phase": "Active"})
     elif r.plural == "deployments" and isinstance(spec, dict):
@@ -668,6 +740,7 @@ def _service_defaults(spec: Obj, store: Store, old: Obj | None) -> None:
 
 # ---- validation: the checks that matter to a deployment tool, with the real wording -----------
 
+
 def _validate_meta(r: Resource, obj: Obj) -> list[Cause]:
     meta = obj.get("metadata") or {}
     name = meta.get("name")
@@ -705,12 +778,22 @@ def _validate_lease(obj: Obj) -> list[Cause]:
     causes: list[Cause] = []
     duration = spec.get("leaseDurationSeconds")
     if duration is not None and duration <= 0:
-        causes.append(("spec.leaseDurationSeconds", "FieldValueInvalid",
-                       f"Invalid value: {duration}: must be greater than 0"))
+        causes.append(
+            (
+                "spec.leaseDurationSeconds",
+                "FieldValueInvalid",
+                f"Invalid value: {duration}: must be greater than 0",
+            )
+        )
     transitions = spec.get("leaseTransitions")
     if transitions is not None and transitions < 0:
-        causes.append(("spec.leaseTransitions", "FieldValueInvalid",
-                       f"Invalid value: {transitions}: must be greater than or equal to 0"))
+        causes.append(
+            (
+                "spec.leaseTransitions",
+                "FieldValueInvalid",
+                f"Invalid value: {transitions}: must be greater than or equal to 0",
+            )
+        )
     return causes
 
 
@@ -736,29 +819,52 @@ def _validate_containers(pod_spec: Obj, path: str) -> list[Cause]:
 def _validate_workload(obj: Obj, old: Obj | None) -> list[Cause]:
     spec = obj.get("spec")
     if not isinstance(spec, dict):
-        return [("spec.selector", "FieldValueRequired", "Required value"),
-                ("spec.template.spec.containers", "FieldValueRequired", "Required value")]
+        return [
+            ("spec.selector", "FieldValueRequired", "Required value"),
+            ("spec.template.spec.containers", "FieldValueRequired", "Required value"),
+        ]
     causes: list[Cause] = []
     replicas = spec.get("replicas", 1)
     if isinstance(replicas, int) and replicas < 0:
-        causes.append(("spec.replicas", "FieldValueInvalid", f"Invalid value: {replicas}: must be greater than or equal to 0"))
+        causes.append(
+            (
+                "spec.replicas",
+                "FieldValueInvalid",
+                f"Invalid value: {replicas}: must be greater than or equal to 0",
+            )
+        )
     selector = spec.get("selector")
     tmpl = spec.get("template") or {}
     labels = (tmpl.get("metadata") or {}).get("labels") or {}
     if not selector or not (selector.get("matchLabels") or selector.get("matchExpressions")):
         causes.append(("spec.selector", "FieldValueRequired", "Required value"))
         if not selector:
-            causes.append(("spec.selector", "FieldValueInvalid",
-                           "Invalid value: \"null\": empty selector is invalid for deployment"))
+            causes.append(
+                (
+                    "spec.selector",
+                    "FieldValueInvalid",
+                    'Invalid value: "null": empty selector is invalid for deployment',
+                )
+            )
     elif not _selector_matches_labels(selector, labels):
-        causes.append(("spec.template.metadata.labels", "FieldValueInvalid",
-                       f"Invalid value: {go_map(labels)}: `selector` does not match template `labels`"))
+        causes.append(
+            (
+                "spec.template.metadata.labels",
+                "FieldValueInvalid",
+                f"Invalid value: {go_map(labels)}: `selector` does not match template `labels`",
+            )
+        )
     causes += _validate_containers(tmpl.get("spec") or {}, "spec.template.spec")
     if old is not None:
         old_sel = (old.get("spec") or {}).get("selector")
         if selector != old_sel:
-            causes.append(("spec.selector", "FieldValueInvalid",
-                           f"Invalid value: {go_label_selector(selector)}: field is immutable"))
+            causes.append(
+                (
+                    "spec.selector",
+                    "FieldValueInvalid",
+                    f"Invalid value: {go_label_selector(selector)}: field is immutable",
+                )
+            )
     return causes
 
 
@@ -772,8 +878,13 @@ def _validate_service(obj: Obj, old: Obj | None) -> list[Cause]:
     for i, p in enumerate(ports):
         port = p.get("port")
         if not isinstance(port, int) or not 1 <= port <= 65535:
-            causes.append((f"spec.ports[{i}].port", "FieldValueInvalid",
-                           f"Invalid value: {port}: must be between 1 and 65535, inclusive"))
+            causes.append(
+                (
+                    f"spec.ports[{i}].port",
+                    "FieldValueInvalid",
+                    f"Invalid value: {port}: must be between 1 and 65535, inclusive",
+                )
+            )
         name = p.get("name")
         if len(ports) > 1 and not name:
             causes.append((f"spec.ports[{i}].name", "FieldValueRequired", "Required value"))
@@ -783,10 +894,21 @@ def _validate_service(obj: Obj, old: Obj | None) -> list[Cause]:
             names.add(name)
     sel = spec.get("selector")
     if sel is not None and not isinstance(sel, dict):
-        causes.append(("spec.selector", "FieldValueInvalid", f"Invalid value: {sel!r}: must be a map of labels"))
+        causes.append(
+            ("spec.selector", "FieldValueInvalid", f"Invalid value: {sel!r}: must be a map of labels")
+        )
     if old is not None:
         old_ip = (old.get("spec") or {}).get("clusterIP")
-        if old_ip and spec.get("clusterIP") != old_ip and spec.get("type") == (old.get("spec") or {}).get("type"):
-            causes.append(("spec.clusterIPs[0]", "FieldValueInvalid",
-                           f'Invalid value: []string{{"{spec.get("clusterIP")}"}}: may not change once set'))
+        if (
+            old_ip
+            and spec.get("clusterIP") != old_ip
+            and spec.get("type") == (old.get("spec") or {}).get("type")
+        ):
+            causes.append(
+                (
+                    "spec.clusterIPs[0]",
+                    "FieldValueInvalid",
+                    f'Invalid value: []string{{"{spec.get("clusterIP")}"}}: may not change once set',
+                )
+            )
     return causes

@@ -13,15 +13,19 @@ from typing import Any
 
 from bluegreen.sim.selectors import from_label_selector_object, selector_string
 
-_NAME_DOC = ("Name must be unique within a namespace. Is required when creating resources, although some "
-             "resources may allow a client to request the generation of an appropriate name automatically. "
-             "Name is primarily intended for creation idempotence and configuration definition. Cannot be "
-             "updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names")
-_CREATED_DOC = ("CreationTimestamp is a timestamp representing the server time when this object was created. "
-                "It is not guaranteed to be set in happens-before order across separate operations. Clients "
-                "may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the "
-                "system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/"
-                "sig-architecture/api-conventions.md#metadata")
+_NAME_DOC = (
+    "Name must be unique within a namespace. Is required when creating resources, although some "
+    "resources may allow a client to request the generation of an appropriate name automatically. "
+    "Name is primarily intended for creation idempotence and configuration definition. Cannot be "
+    "updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names"
+)
+_CREATED_DOC = (
+    "CreationTimestamp is a timestamp representing the server time when this object was created. "
+    "It is not guaranteed to be set in happens-before order across separate operations. Clients "
+    "may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the "
+    "system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/"
+    "sig-architecture/api-conventions.md#metadata"
+)
 
 
 def _col(name: str, description: str, *, type: str = "string", format: str = "", priority: int = 0) -> dict:
@@ -37,6 +41,7 @@ _IMAGES = _col("Images", "Images referenced by each container in the template.",
 # --------------------------------------------------------------------------------------------------
 # Time
 # --------------------------------------------------------------------------------------------------
+
 
 def human_duration(seconds: float) -> str:
     """duration.HumanDuration: ~2-3 significant figures (``45s``, ``3m2s``, ``5h``, ``2d3h``, ``3y``)."""
@@ -105,6 +110,7 @@ def _get(obj: Any, *path: str, default: Any = None) -> Any:
 # Per-resource printers: (column definitions, cells of one object, row conditions)
 # --------------------------------------------------------------------------------------------------
 
+
 def _containers(template_spec: Any) -> tuple[str, str]:
     containers = _get(template_spec, "containers", default=[])
     names = ",".join(str(c.get("name", "")) for c in containers)
@@ -122,13 +128,24 @@ def _selector_cell(selector: Any) -> str:
 _DEPLOYMENT_COLUMNS = [
     _NAME,
     _col("Ready", "Number of the pod with ready state"),
-    _col("Up-to-date", "Total number of non-terminated pods targeted by this deployment that have the "
-                       "desired template spec."),
-    _col("Available", "Total number of available pods (ready for at least minReadySeconds) targeted by "
-                      "this deployment."),
-    _AGE, _CONTAINERS, _IMAGES,
-    _col("Selector", "Label selector for pods. Existing ReplicaSets whose pods are selected by this will "
-                     "be the ones affected by this deployment.", priority=1),
+    _col(
+        "Up-to-date",
+        "Total number of non-terminated pods targeted by this deployment that have the "
+        "desired template spec.",
+    ),
+    _col(
+        "Available",
+        "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
+    ),
+    _AGE,
+    _CONTAINERS,
+    _IMAGES,
+    _col(
+        "Selector",
+        "Label selector for pods. Existing ReplicaSets whose pods are selected by this will "
+        "be the ones affected by this deployment.",
+        priority=1,
+    ),
 ]
 
 
@@ -136,9 +153,16 @@ def _deployment(obj: dict, now: float) -> list[Any]:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     desired = spec.get("replicas", 1)
     names, images = _containers(_get(spec, "template", "spec"))
-    return [_name(obj), f"{status.get('readyReplicas', 0)}/{desired}", status.get("updatedReplicas", 0),
-            status.get("availableReplicas", 0), _age(obj, now), names, images,
-            _selector_cell(spec.get("selector"))]
+    return [
+        _name(obj),
+        f"{status.get('readyReplicas', 0)}/{desired}",
+        status.get("updatedReplicas", 0),
+        status.get("availableReplicas", 0),
+        _age(obj, now),
+        names,
+        images,
+        _selector_cell(spec.get("selector")),
+    ]
 
 
 _REPLICASET_COLUMNS = [
@@ -146,7 +170,9 @@ _REPLICASET_COLUMNS = [
     _col("Desired", "Replicas is the number of desired pods.", type="integer"),
     _col("Current", "Replicas is the most recently observed number of replicas.", type="integer"),
     _col("Ready", "The number of ready replicas for this replica set.", type="integer"),
-    _AGE, _CONTAINERS, _IMAGES,
+    _AGE,
+    _CONTAINERS,
+    _IMAGES,
     _col("Selector", "Selector is a label query over pods that should match the replica count.", priority=1),
 ]
 
@@ -154,27 +180,50 @@ _REPLICASET_COLUMNS = [
 def _replicaset(obj: dict, now: float) -> list[Any]:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     names, images = _containers(_get(spec, "template", "spec"))
-    return [_name(obj), spec.get("replicas", 1), status.get("replicas", 0), status.get("readyReplicas", 0),
-            _age(obj, now), names, images, _selector_cell(spec.get("selector"))]
+    return [
+        _name(obj),
+        spec.get("replicas", 1),
+        status.get("replicas", 0),
+        status.get("readyReplicas", 0),
+        _age(obj, now),
+        names,
+        images,
+        _selector_cell(spec.get("selector")),
+    ]
 
 
 _POD_COLUMNS = [
     _NAME,
     _col("Ready", "The aggregate readiness state of this pod for accepting traffic."),
     _col("Status", "The aggregate status of the containers in this pod."),
-    _col("Restarts", "The number of times the containers in this pod have been restarted and when the "
-                     "last container in this pod has restarted."),
+    _col(
+        "Restarts",
+        "The number of times the containers in this pod have been restarted and when the "
+        "last container in this pod has restarted.",
+    ),
     _AGE,
     _col("IP", "IP address allocated to the pod. Routable at least within the cluster.", priority=1),
     _col("Node", "NodeName indicates in which node this pod is scheduled.", priority=1),
-    _col("Nominated Node", "nominatedNodeName is set only when this pod preempts other pods on the node.",
-         priority=1),
-    _col("Readiness Gates", "If specified, all readiness gates will be evaluated for pod readiness.",
-         priority=1),
+    _col(
+        "Nominated Node",
+        "nominatedNodeName is set only when this pod preempts other pods on the node.",
+        priority=1,
+    ),
+    _col(
+        "Readiness Gates",
+        "If specified, all readiness gates will be evaluated for pod readiness.",
+        priority=1,
+    ),
 ]
 
-_POD_SUCCEEDED = [{"type": "Completed", "status": "True", "reason": "Succeeded",
-                   "message": "The pod has completed successfully."}]
+_POD_SUCCEEDED = [
+    {
+        "type": "Completed",
+        "status": "True",
+        "reason": "Succeeded",
+        "message": "The pod has completed successfully.",
+    }
+]
 _POD_FAILED = [{"type": "Completed", "status": "True", "reason": "Failed", "message": "The pod failed."}]
 
 
@@ -269,14 +318,25 @@ def _pod_cells(pod: dict, now: float) -> tuple[list[Any], list[dict] | None]:
     gates = spec.get("readinessGates") or []
     gates_cell = "<none>"
     if gates:
-        passed = sum(1 for g in gates
-                     if any(c.get("type") == g.get("conditionType") and c.get("status") == "True"
-                            for c in conditions))
+        passed = sum(
+            1
+            for g in gates
+            if any(c.get("type") == g.get("conditionType") and c.get("status") == "True" for c in conditions)
+        )
         gates_cell = f"{passed}/{len(gates)}"
     ips = status.get("podIPs") or []
     pod_ip = (ips[0].get("ip") if ips else status.get("podIP")) or "<none>"
-    cells = [_name(pod), f"{ready}/{total}", reason, restarts_cell, _age(pod, now), pod_ip,
-             spec.get("nodeName") or "<none>", status.get("nominatedNodeName") or "<none>", gates_cell]
+    cells = [
+        _name(pod),
+        f"{ready}/{total}",
+        reason,
+        restarts_cell,
+        _age(pod, now),
+        pod_ip,
+        spec.get("nodeName") or "<none>",
+        status.get("nominatedNodeName") or "<none>",
+        gates_cell,
+    ]
     return cells, row_conditions
 
 
@@ -284,12 +344,18 @@ _SERVICE_COLUMNS = [
     _NAME,
     _col("Type", "type determines how the Service is exposed."),
     _col("Cluster-IP", "clusterIP is the IP address of the service and is usually assigned randomly."),
-    _col("External-IP", "externalIPs is a list of IP addresses for which nodes in the cluster will also "
-                        "accept traffic for this service."),
+    _col(
+        "External-IP",
+        "externalIPs is a list of IP addresses for which nodes in the cluster will also "
+        "accept traffic for this service.",
+    ),
     _col("Port(s)", "The list of ports that are exposed by this service."),
     _AGE,
-    _col("Selector", "Route service traffic to pods with label keys and values matching this selector.",
-         priority=1),
+    _col(
+        "Selector",
+        "Route service traffic to pods with label keys and values matching this selector.",
+        priority=1,
+    ),
 ]
 
 
@@ -318,8 +384,15 @@ def _service(obj: dict, now: float) -> list[Any]:
         node_port = f":{p['nodePort']}" if p.get("nodePort") else ""
         ports.append(f"{p.get('port')}{node_port}/{p.get('protocol', 'TCP')}")
     selector = spec.get("selector") or {}
-    return [_name(obj), spec.get("type", "ClusterIP"), ips[0] if ips else "<none>", _external_ip(obj),
-            ",".join(ports) or "<none>", _age(obj, now), selector_string(selector) if selector else "<none>"]
+    return [
+        _name(obj),
+        spec.get("type", "ClusterIP"),
+        ips[0] if ips else "<none>",
+        _external_ip(obj),
+        ",".join(ports) or "<none>",
+        _age(obj, now),
+        selector_string(selector) if selector else "<none>",
+    ]
 
 
 def _more(items: list[str], count: int, limit: int = 3, empty: str = "<none>") -> str:
@@ -372,12 +445,20 @@ def _endpointslice(obj: dict, now: float) -> list[Any]:
         else:
             ports.append("*")
     addresses = [a for e in obj.get("endpoints") or [] for a in e.get("addresses") or []]
-    return [_name(obj), obj.get("addressType", ""), _more(ports, len(ports), empty="<unset>"),
-            _more(addresses, len(addresses), empty="<unset>"), _age(obj, now)]
+    return [
+        _name(obj),
+        obj.get("addressType", ""),
+        _more(ports, len(ports), empty="<unset>"),
+        _more(addresses, len(addresses), empty="<unset>"),
+        _age(obj, now),
+    ]
 
 
-_LEASE_COLUMNS = [_NAME, _col("Holder", "holderIdentity contains the identity of the holder of a current "
-                                        "lease."), _AGE]
+_LEASE_COLUMNS = [
+    _NAME,
+    _col("Holder", "holderIdentity contains the identity of the holder of a current lease."),
+    _AGE,
+]
 
 
 def _lease(obj: dict, now: float) -> list[Any]:
@@ -394,16 +475,29 @@ def _namespace(obj: dict, now: float) -> list[Any]:
 _EVENT_COLUMNS = [
     _col("Last Seen", "The time at which the most recent occurrence of this event was recorded."),
     _col("Type", "Type of this event (Normal, Warning), new types could be added in the future"),
-    _col("Reason", "This should be a short, machine understandable string that gives the reason for the "
-                   "transition into the object's current status."),
+    _col(
+        "Reason",
+        "This should be a short, machine understandable string that gives the reason for the "
+        "transition into the object's current status.",
+    ),
     _col("Object", "The object that this event is about."),
-    _col("Subobject", "If referring to a piece of an object instead of an entire object, this string should "
-                      "contain a valid JSON/Go field access statement.", priority=1),
-    _col("Source", "The component reporting this event. Should be a short machine understandable string.",
-         priority=1),
+    _col(
+        "Subobject",
+        "If referring to a piece of an object instead of an entire object, this string should "
+        "contain a valid JSON/Go field access statement.",
+        priority=1,
+    ),
+    _col(
+        "Source",
+        "The component reporting this event. Should be a short machine understandable string.",
+        priority=1,
+    ),
     _col("Message", "A human-readable description of the status of this operation."),
-    _col("First Seen", "The time at which the event was first recorded. (Time of server receipt is in "
-                       "TypeMeta.)", priority=1),
+    _col(
+        "First Seen",
+        "The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)",
+        priority=1,
+    ),
     _col("Count", "The number of times this event has occurred.", priority=1),
     _col("Name", _NAME_DOC, format="name", priority=1),
 ]
@@ -432,8 +526,18 @@ def _event(obj: dict, now: float) -> list[Any]:
     involved = obj.get("involvedObject") or {}
     kind = str(involved.get("kind", "")).lower()
     target = f"{kind}/{involved['name']}" if involved.get("name") else kind
-    return [last, obj.get("type", ""), obj.get("reason", ""), target, involved.get("fieldPath", ""),
-            _event_source(obj), str(obj.get("message", "")).strip(), first, count, _name(obj)]
+    return [
+        last,
+        obj.get("type", ""),
+        obj.get("reason", ""),
+        target,
+        involved.get("fieldPath", ""),
+        _event_source(obj),
+        str(obj.get("message", "")).strip(),
+        first,
+        count,
+        _name(obj),
+    ]
 
 
 # The generic printer of resources without their own (rest.NewDefaultTableConvertor).
@@ -456,6 +560,7 @@ _PRINTERS: dict[str, tuple[list[dict], _Printer]] = {
     "events": (_EVENT_COLUMNS, _event),
 }
 
+
 def column_definitions(resource: str) -> list[dict]:
     if resource == "pods":
         return [dict(c) for c in _POD_COLUMNS]
@@ -468,12 +573,20 @@ def _row_object(obj: dict, include_object: str) -> Any:
         return None
     if include_object == "Object":
         return obj
-    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-            "metadata": obj.get("metadata", {})}
+    return {
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj.get("metadata", {}),
+    }
 
 
-def to_table(resource: str, items: list[dict], now: float, include_object: str = "Metadata",
-             resource_version: str | None = None) -> dict:
+def to_table(
+    resource: str,
+    items: list[dict],
+    now: float,
+    include_object: str = "Metadata",
+    resource_version: str | None = None,
+) -> dict:
     """A meta.k8s.io/v1 Table for ``items`` of ``resource`` (plural name), ages measured at ``now``
     (epoch seconds). ``include_object`` is the request's includeObject: None, Metadata or Object."""
     rows = []
@@ -491,5 +604,10 @@ def to_table(resource: str, items: list[dict], now: float, include_object: str =
     metadata: dict[str, Any] = {}
     if resource_version is not None:
         metadata["resourceVersion"] = resource_version
-    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": metadata,
-            "columnDefinitions": column_definitions(resource), "rows": rows}
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": metadata,
+        "columnDefinitions": column_definitions(resource),
+        "rows": rows,
+    }

@@ -30,9 +30,15 @@ def annotations(sim: SimCluster) -> dict[str, str]:
 
 
 def endpoint_pods(sim: SimCluster, service: str = "web") -> set[str]:
-    items, _ = sim.store.list("endpointslices", "default", label_selector=f"kubernetes.io/service-name={service}")
-    return {ep["targetRef"]["name"] for s in items for ep in s.get("endpoints") or []
-            if (ep.get("conditions") or {}).get("ready") is not False}
+    items, _ = sim.store.list(
+        "endpointslices", "default", label_selector=f"kubernetes.io/service-name={service}"
+    )
+    return {
+        ep["targetRef"]["name"]
+        for s in items
+        for ep in s.get("endpoints") or []
+        if (ep.get("conditions") or {}).get("ready") is not False
+    }
 
 
 def pods_of(sim: SimCluster, color: str) -> set[str]:
@@ -62,9 +68,16 @@ def test_first_release_switches_blue_to_green(web: SimCluster, kubeconfig: Path)
     assert ann[st.ANN_ACTIVE_COLOR] == "green" and ann[st.ANN_ACTIVE_IMAGE] == V2
     assert ann[st.ANN_PREVIOUS_COLOR] == "blue" and ann[st.ANN_PREVIOUS_IMAGE] == V1
     assert json.loads(ann[st.ANN_HISTORY])[0]["image"] == V2
-    assert r.outputs == {"ACTIVE_COLOR": "green", "PREVIOUS_COLOR": "blue", "IMAGE": V2, "PREVIOUS_IMAGE": V1,
-                         "ACTIVE_DEPLOYMENT": "web-green", "PREVIOUS_DEPLOYMENT": "web-blue",
-                         "SWITCHED": "true", "RESULT": "deployed"}
+    assert r.outputs == {
+        "ACTIVE_COLOR": "green",
+        "PREVIOUS_COLOR": "blue",
+        "IMAGE": V2,
+        "PREVIOUS_IMAGE": V1,
+        "ACTIVE_DEPLOYMENT": "web-green",
+        "PREVIOUS_DEPLOYMENT": "web-blue",
+        "SWITCHED": "true",
+        "RESULT": "deployed",
+    }
     preview = web.get("services", "default", "web-preview")
     assert preview["spec"]["selector"] == {"app": "web", "version": "green"}
     assert "smoke GET /healthz -> 200" in r.log
@@ -103,7 +116,11 @@ def test_rollback_is_one_switch_back(web: SimCluster, kubeconfig: Path) -> None:
     assert selector(web)["version"] == "blue"
     web.wait_idle()
     assert endpoint_pods(web) == pods_of(web, "blue")
-    assert r.outputs["RESULT"] == "rolled-back" and r.outputs["IMAGE"] == V1 and r.outputs["PREVIOUS_IMAGE"] == V2
+    assert (
+        r.outputs["RESULT"] == "rolled-back"
+        and r.outputs["IMAGE"] == V1
+        and r.outputs["PREVIOUS_IMAGE"] == V2
+    )
     patches = [q for q in web.write_requests() if q.resource == "services"]
     assert len(patches) == 1 and patches[0].method == "PATCH"
     # no Deployment was touched: blue was on standby
@@ -146,7 +163,9 @@ def test_rollback_with_nothing_recorded_exits_2(web: SimCluster, kubeconfig: Pat
     assert web.write_requests() == []
 
 
-def test_rollback_refuses_when_previous_colour_runs_a_failed_release(web: SimCluster, kubeconfig: Path) -> None:
+def test_rollback_refuses_when_previous_colour_runs_a_failed_release(
+    web: SimCluster, kubeconfig: Path
+) -> None:
     assert deploy(kubeconfig, V2).exit_code == 0
     failed = deploy(kubeconfig, "registry.example/web:3.0-smokefail", "--smoke-path", "/api")
     assert failed.exit_code == 1
@@ -195,18 +214,26 @@ def test_adoption_never_lets_new_pods_exist_before_the_colour_key(sim: SimCluste
     assert seen == ["app=web", "app=web,version=blue"]
 
 
-@pytest.mark.parametrize("image, reason", [
-    ("registry.example/web:2.0-pullfail", "ImagePullBackOff|ErrImagePull"),
-    ("registry.example/web:2.0-crashloop", "CrashLoopBackOff"),
-])
-def test_green_that_cannot_start_fails_fast_and_leaves_live_alone(web: SimCluster, kubeconfig: Path,
-                                                                  image: str, reason: str) -> None:
+@pytest.mark.parametrize(
+    "image, reason",
+    [
+        ("registry.example/web:2.0-pullfail", "ImagePullBackOff|ErrImagePull"),
+        ("registry.example/web:2.0-crashloop", "CrashLoopBackOff"),
+    ],
+)
+def test_green_that_cannot_start_fails_fast_and_leaves_live_alone(
+    web: SimCluster, kubeconfig: Path, image: str, reason: str
+) -> None:
     before = live_view(web)
     r = deploy(kubeconfig, image, "--timeout", "60")
     assert r.exit_code == 1, r.log
     assert any(x in r.log for x in reason.split("|"))
     assert live_view(web) == before
-    assert r.outputs["ACTIVE_COLOR"] == "blue" and r.outputs["SWITCHED"] == "false" and r.outputs["RESULT"] == "failed"
+    assert (
+        r.outputs["ACTIVE_COLOR"] == "blue"
+        and r.outputs["SWITCHED"] == "false"
+        and r.outputs["RESULT"] == "failed"
+    )
     # --on-failure keep (default): the failed green stays for debugging
     assert web.get("deployments", "default", "web-green")
 
@@ -238,7 +265,9 @@ def test_never_ready_green_fails_on_the_progress_deadline(kubeconfig_fake: tuple
 
 
 def test_on_failure_delete_removes_the_failed_colour(web: SimCluster, kubeconfig: Path) -> None:
-    r = deploy(kubeconfig, "registry.example/web:2.0-smokefail", "--smoke-path", "/x", "--on-failure", "delete")
+    r = deploy(
+        kubeconfig, "registry.example/web:2.0-smokefail", "--smoke-path", "/x", "--on-failure", "delete"
+    )
     assert r.exit_code == 1
     with pytest.raises(ApiError):
         web.get("deployments", "default", "web-green")
@@ -246,20 +275,41 @@ def test_on_failure_delete_removes_the_failed_colour(web: SimCluster, kubeconfig
 
 def test_smoke_failure_leaves_live_untouched(web: SimCluster, kubeconfig: Path) -> None:
     before = live_view(web)
-    r = deploy(kubeconfig, "registry.example/web:2.0-smokefail", "--smoke-path", "/healthz", "--smoke-path", "/orders")
+    r = deploy(
+        kubeconfig,
+        "registry.example/web:2.0-smokefail",
+        "--smoke-path",
+        "/healthz",
+        "--smoke-path",
+        "/orders",
+    )
     assert r.exit_code == 1
     assert "1 of 2 smoke checks failed" in r.log and "got 500" in r.log
     assert live_view(web) == before
     assert not [q for q in web.write_requests() if q.resource == "services" and q.name == "web"]
 
 
-def test_smoke_file_and_command_run_against_the_preview(web: SimCluster, kubeconfig: Path, tmp_path: Path) -> None:
+def test_smoke_file_and_command_run_against_the_preview(
+    web: SimCluster, kubeconfig: Path, tmp_path: Path
+) -> None:
     smoke = tmp_path / "smoke.yaml"
-    smoke.write_text(yaml.safe_dump([{"name": "version", "path": "/info", "status": 200,
-                                      "json": {"version": "2.0", "color": "green"}}]))
+    smoke.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "name": "version",
+                    "path": "/info",
+                    "status": 200,
+                    "json": {"version": "2.0", "color": "green"},
+                }
+            ]
+        )
+    )
     out = tmp_path / "cmd.out"
-    cmd = f'curl -sf "$BLUEGREEN_PREVIEW_URL/hello" > {out} || python3 -c "import os,urllib.request;' \
-          f'open(\'{out}\',\'wb\').write(urllib.request.urlopen(os.environ[\'BLUEGREEN_PREVIEW_URL\']+\'/hello\').read())"'
+    cmd = (
+        f'curl -sf "$BLUEGREEN_PREVIEW_URL/hello" > {out} || python3 -c "import os,urllib.request;'
+        f"open('{out}','wb').write(urllib.request.urlopen(os.environ['BLUEGREEN_PREVIEW_URL']+'/hello').read())\""
+    )
     r = deploy(kubeconfig, V2, "--smoke-file", str(smoke), "--smoke-command", cmd)
     assert r.exit_code == 0, r.log
     body = json.loads(out.read_text())
@@ -326,19 +376,42 @@ def test_dry_run_prints_the_plan_and_changes_nothing(web: SimCluster, kubeconfig
 
 def test_manifest_builds_green_from_the_file(web: SimCluster, kubeconfig: Path, tmp_path: Path) -> None:
     manifest = tmp_path / "deploy.yaml"
-    manifest.write_text(yaml.safe_dump({
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
-        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web", "tier": "front"}},
-                              "spec": {"containers": [{"name": "web", "image": "placeholder",
-                                                       "env": [{"name": "MODE", "value": "new"}]}]}}}}))
+    manifest.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "web"},
+                "spec": {
+                    "replicas": 3,
+                    "selector": {"matchLabels": {"app": "web"}},
+                    "template": {
+                        "metadata": {"labels": {"app": "web", "tier": "front"}},
+                        "spec": {
+                            "containers": [
+                                {
+                                    "name": "web",
+                                    "image": "placeholder",
+                                    "env": [{"name": "MODE", "value": "new"}],
+                                }
+                            ]
+                        },
+                    },
+                },
+            }
+        )
+    )
     r = deploy(kubeconfig, V2, "--manifest", str(manifest))
     assert r.exit_code == 0, r.log
     green = web.get("deployments", "default", "web-green")
     assert green["spec"]["replicas"] == 3
     c = green["spec"]["template"]["spec"]["containers"][0]
     assert c["image"] == V2 and c["env"] == [{"name": "MODE", "value": "new"}]
-    assert green["spec"]["template"]["metadata"]["labels"] == {"app": "web", "tier": "front", "version": "green"}
+    assert green["spec"]["template"]["metadata"]["labels"] == {
+        "app": "web",
+        "tier": "front",
+        "version": "green",
+    }
 
 
 def test_status_reports_colours_and_history(web: SimCluster, kubeconfig: Path) -> None:
@@ -363,9 +436,18 @@ def test_json_output_of_deploy(web: SimCluster, kubeconfig: Path) -> None:
 
 def test_github_outputs_and_summary(web: SimCluster, kubeconfig: Path, tmp_path: Path) -> None:
     out, summary = tmp_path / "gh_out", tmp_path / "summary.md"
-    r = deploy(kubeconfig, V2, env={"GITHUB_OUTPUT": str(out), "GITHUB_STEP_SUMMARY": str(summary),
-                                    "GITHUB_ACTIONS": "true", "GITHUB_SERVER_URL": "https://github.com",
-                                    "GITHUB_REPOSITORY": "acme/shop", "GITHUB_RUN_ID": "42"})
+    r = deploy(
+        kubeconfig,
+        V2,
+        env={
+            "GITHUB_OUTPUT": str(out),
+            "GITHUB_STEP_SUMMARY": str(summary),
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_SERVER_URL": "https://github.com",
+            "GITHUB_REPOSITORY": "acme/shop",
+            "GITHUB_RUN_ID": "42",
+        },
+    )
     assert r.exit_code == 0, r.log
     text = out.read_text()
     assert "active-color=green" in text and "switched=true" in text
@@ -376,8 +458,16 @@ def test_github_outputs_and_summary(web: SimCluster, kubeconfig: Path, tmp_path:
 
 
 def test_environment_variables_work_like_flags(web: SimCluster, kubeconfig: Path) -> None:
-    r = run_cli(kubeconfig, "deploy", env={"BLUEGREEN_SERVICE": "web", "BLUEGREEN_IMAGE": V2,
-                                           "BLUEGREEN_SMOKE_PATH": "/healthz\n/", "BLUEGREEN_DRY_RUN": "true"})
+    r = run_cli(
+        kubeconfig,
+        "deploy",
+        env={
+            "BLUEGREEN_SERVICE": "web",
+            "BLUEGREEN_IMAGE": V2,
+            "BLUEGREEN_SMOKE_PATH": "/healthz\n/",
+            "BLUEGREEN_DRY_RUN": "true",
+        },
+    )
     assert r.exit_code == 0, r.log
     assert r.outputs["RESULT"] == "dry-run"
     assert "run smoke checks" in r.log
@@ -414,13 +504,18 @@ def test_container_flag_picks_the_container_and_leaves_sidecars(sim: SimCluster,
     assert r.exit_code == 2 and "--container" in r.log and "web, proxy" in r.log
     r = deploy(kubeconfig, V2, "--container", "web")
     assert r.exit_code == 0, r.log
-    images = {c["name"]: c["image"] for c in
-              sim.get("deployments", "default", "web-green")["spec"]["template"]["spec"]["containers"]}
+    images = {
+        c["name"]: c["image"]
+        for c in sim.get("deployments", "default", "web-green")["spec"]["template"]["spec"]["containers"]
+    }
     assert images == {"web": V2, "proxy": "envoyproxy/envoy:v1.30"}
 
 
-def test_an_unrelated_change_during_the_release_does_not_block_the_switch(web: SimCluster, kubeconfig: Path) -> None:
+def test_an_unrelated_change_during_the_release_does_not_block_the_switch(
+    web: SimCluster, kubeconfig: Path
+) -> None:
     """Someone annotates the Service while green rolls out: not ours to judge, the patch leaves it alone."""
+
     def annotate(rec) -> None:  # type: ignore[no-untyped-def]
         if rec.method == "POST" and rec.resource == "deployments":
             svc = web.get("services", "default", "web")
@@ -434,7 +529,9 @@ def test_an_unrelated_change_during_the_release_does_not_block_the_switch(web: S
     assert annotations(web)["team"] == "payments"
 
 
-def test_a_selector_change_during_the_release_stops_before_the_switch(web: SimCluster, kubeconfig: Path) -> None:
+def test_a_selector_change_during_the_release_stops_before_the_switch(
+    web: SimCluster, kubeconfig: Path
+) -> None:
     def retarget(rec) -> None:  # type: ignore[no-untyped-def]
         if rec.method == "POST" and rec.resource == "services":  # the preview create
             svc = web.get("services", "default", "web")
@@ -467,8 +564,9 @@ def test_switch_back_that_fails_exits_5_and_says_where_traffic_is(web: SimCluste
     assert r.outputs["ACTIVE_COLOR"] == "green" and r.outputs["SWITCHED"] == "true"
 
 
-def test_a_cancelled_job_during_verification_switches_back(web: SimCluster, kubeconfig: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_cancelled_job_during_verification_switches_back(
+    web: SimCluster, kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import bluegreen.deploy as engine
 
     real = engine.run_checks
@@ -498,14 +596,27 @@ def test_rerun_verifies_what_is_live(web: SimCluster, kubeconfig: Path) -> None:
     assert live_view(web) == before
 
 
-def test_a_manifest_with_zero_replicas_is_refused_before_any_write(web: SimCluster, kubeconfig: Path,
-                                                                   tmp_path: Path) -> None:
+def test_a_manifest_with_zero_replicas_is_refused_before_any_write(
+    web: SimCluster, kubeconfig: Path, tmp_path: Path
+) -> None:
     manifest = tmp_path / "deploy.yaml"
-    manifest.write_text(yaml.safe_dump({
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
-        "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}},
-                              "spec": {"containers": [{"name": "web", "image": "x"}]}}}}))
+    manifest.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "web"},
+                "spec": {
+                    "replicas": 0,
+                    "selector": {"matchLabels": {"app": "web"}},
+                    "template": {
+                        "metadata": {"labels": {"app": "web"}},
+                        "spec": {"containers": [{"name": "web", "image": "x"}]},
+                    },
+                },
+            }
+        )
+    )
     web.clear_requests()
     r = deploy(kubeconfig, V2, "--manifest", str(manifest))
     assert r.exit_code == 2 and "0 replicas" in r.log
@@ -546,13 +657,18 @@ def test_releases_with_pods_that_linger_terminating(tmp_path: Path) -> None:
         kubeconfig = cluster.write_kubeconfig(tmp_path / "kubeconfig")
         cluster.seed_app(name="web", image=V1, replicas=2, color="blue")
         assert deploy(kubeconfig, V2).exit_code == 0
-        r = deploy(kubeconfig, V3, "--smoke-path", "/healthz")  # updates blue in place: its old pods terminate
+        r = deploy(
+            kubeconfig, V3, "--smoke-path", "/healthz"
+        )  # updates blue in place: its old pods terminate
         assert r.exit_code == 0, r.log
         assert selector(cluster)["version"] == "blue"
         served = {p for p in endpoint_pods(cluster)}
         items, _ = cluster.store.list("pods", "default", label_selector="app=web,version=blue")
-        images = {p["metadata"]["name"]: p["spec"]["containers"][0]["image"] for p in items
-                  if not p["metadata"].get("deletionTimestamp")}
+        images = {
+            p["metadata"]["name"]: p["spec"]["containers"][0]["image"]
+            for p in items
+            if not p["metadata"].get("deletionTimestamp")
+        }
         assert served and all(images.get(name) == V3 for name in served)
     finally:
         cluster.stop()

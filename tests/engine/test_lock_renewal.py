@@ -47,7 +47,9 @@ def test_renewal_moves_renew_time_and_keeps_acquire_time(sim: SimCluster, kubeco
     assert spec(sim).get("holderIdentity") in (None, "")
 
 
-def test_a_renewal_that_finds_the_lease_taken_over_marks_the_lock_lost(sim: SimCluster, kubeconfig: Path) -> None:
+def test_a_renewal_that_finds_the_lease_taken_over_marks_the_lock_lost(
+    sim: SimCluster, kubeconfig: Path
+) -> None:
     clock = Clock()
     lock = make_lock(kubeconfig, clock)
     lock.acquire()

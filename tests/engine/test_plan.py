@@ -36,43 +36,86 @@ def container(name: str = "app", image: str = IMAGE_1) -> Obj:
     return {"name": name, "image": image, "ports": [{"containerPort": 8080}]}
 
 
-def deployment(name: str, *, labels: dict[str, str] | None = None, replicas: int | None = 2,
-               containers: list[Obj] | None = None, meta_labels: dict[str, str] | None = None,
-               annotations: dict[str, str] | None = None, namespace: str = NS) -> Obj:
+def deployment(
+    name: str,
+    *,
+    labels: dict[str, str] | None = None,
+    replicas: int | None = 2,
+    containers: list[Obj] | None = None,
+    meta_labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+    namespace: str = NS,
+) -> Obj:
     """A Deployment as the API server returns it: selector == pod template labels, with server fields."""
     labels = {"app": "web"} if labels is None else labels
-    meta: Obj = {"name": name, "namespace": namespace, "uid": f"uid-{name}", "resourceVersion": "41",
-                 "generation": 3, "creationTimestamp": "2024-01-01T00:00:00Z",
-                 "labels": dict(meta_labels if meta_labels is not None else labels)}
+    meta: Obj = {
+        "name": name,
+        "namespace": namespace,
+        "uid": f"uid-{name}",
+        "resourceVersion": "41",
+        "generation": 3,
+        "creationTimestamp": "2024-01-01T00:00:00Z",
+        "labels": dict(meta_labels if meta_labels is not None else labels),
+    }
     if annotations is not None:
         meta["annotations"] = dict(annotations)
     spec: Obj = {
         "selector": {"matchLabels": dict(labels)},
-        "template": {"metadata": {"labels": dict(labels), "creationTimestamp": None},
-                     "spec": {"containers": copy.deepcopy(containers) if containers is not None
-                              else [container()]}},
+        "template": {
+            "metadata": {"labels": dict(labels), "creationTimestamp": None},
+            "spec": {"containers": copy.deepcopy(containers) if containers is not None else [container()]},
+        },
         "strategy": {"type": "RollingUpdate"},
     }
     if replicas is not None:
         spec["replicas"] = replicas
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": spec,
-            "status": {"replicas": replicas, "updatedReplicas": replicas, "readyReplicas": replicas,
-                       "availableReplicas": replicas, "observedGeneration": 3}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta,
+        "spec": spec,
+        "status": {
+            "replicas": replicas,
+            "updatedReplicas": replicas,
+            "readyReplicas": replicas,
+            "availableReplicas": replicas,
+            "observedGeneration": 3,
+        },
+    }
 
 
-def colored(color: str, *, image: str = IMAGE_1, replicas: int | None = 2, name: str | None = None,
-            label: str = "version", containers: list[Obj] | None = None) -> Obj:
-    return deployment(name or f"web-{color}", labels={"app": "web", label: color}, replicas=replicas,
-                      containers=containers if containers is not None else [container(image=image)])
+def colored(
+    color: str,
+    *,
+    image: str = IMAGE_1,
+    replicas: int | None = 2,
+    name: str | None = None,
+    label: str = "version",
+    containers: list[Obj] | None = None,
+) -> Obj:
+    return deployment(
+        name or f"web-{color}",
+        labels={"app": "web", label: color},
+        replicas=replicas,
+        containers=containers if containers is not None else [container(image=image)],
+    )
 
 
-def service(selector: dict[str, str] | None = None, *, name: str = "web", rv: str = "100",
-            annotations: dict[str, str] | None = None) -> Obj:
+def service(
+    selector: dict[str, str] | None = None,
+    *,
+    name: str = "web",
+    rv: str = "100",
+    annotations: dict[str, str] | None = None,
+) -> Obj:
     meta: Obj = {"name": name, "namespace": NS, "resourceVersion": rv, "uid": "svc-uid"}
     if annotations is not None:
         meta["annotations"] = dict(annotations)
-    spec: Obj = {"type": "ClusterIP", "clusterIP": "10.0.0.10",
-                 "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP", "nodePort": 30080}]}
+    spec: Obj = {
+        "type": "ClusterIP",
+        "clusterIP": "10.0.0.10",
+        "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP", "nodePort": 30080}],
+    }
     if selector is not None:
         spec["selector"] = dict(selector)
     return {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec}
@@ -82,13 +125,26 @@ def live_on(color: str, **kw: Any) -> Obj:
     return service({"app": "web", "version": color}, **kw)
 
 
-def manifest(*, labels: dict[str, str] | None = None, match: dict[str, str] | None = None,
-             containers: list[Obj] | None = None, replicas: int | None = 5, **top: Any) -> Obj:
+def manifest(
+    *,
+    labels: dict[str, str] | None = None,
+    match: dict[str, str] | None = None,
+    containers: list[Obj] | None = None,
+    replicas: int | None = 5,
+    **top: Any,
+) -> Obj:
     labels = {"app": "web"} if labels is None else labels
-    spec: Obj = {"selector": {"matchLabels": dict(labels if match is None else match)},
-                 "template": {"metadata": {"labels": dict(labels)},
-                              "spec": {"containers": containers if containers is not None
-                                       else [container(image="registry.example/web:from-manifest")]}}}
+    spec: Obj = {
+        "selector": {"matchLabels": dict(labels if match is None else match)},
+        "template": {
+            "metadata": {"labels": dict(labels)},
+            "spec": {
+                "containers": containers
+                if containers is not None
+                else [container(image="registry.example/web:from-manifest")]
+            },
+        },
+    }
     if replicas is not None:
         spec["replicas"] = replicas
     doc: Obj = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "whatever"}, "spec": spec}
@@ -96,12 +152,29 @@ def manifest(*, labels: dict[str, str] | None = None, match: dict[str, str] | No
     return doc
 
 
-def release(svc: Obj, deployments: list[Obj], *, image: str = IMAGE_2, color_label: str = "version",
-            deployment: str | None = None, container: str | None = None, manifest: Obj | None = None,
-            preview_name: str = "web-preview", existing_preview: Obj | None = None) -> pl.ReleasePlan:
-    return pl.plan_release(svc, deployments, image=image, color_label=color_label, deployment=deployment,
-                           container=container, manifest=manifest, preview_name=preview_name,
-                           existing_preview=existing_preview)
+def release(
+    svc: Obj,
+    deployments: list[Obj],
+    *,
+    image: str = IMAGE_2,
+    color_label: str = "version",
+    deployment: str | None = None,
+    container: str | None = None,
+    manifest: Obj | None = None,
+    preview_name: str = "web-preview",
+    existing_preview: Obj | None = None,
+) -> pl.ReleasePlan:
+    return pl.plan_release(
+        svc,
+        deployments,
+        image=image,
+        color_label=color_label,
+        deployment=deployment,
+        container=container,
+        manifest=manifest,
+        preview_name=preview_name,
+        existing_preview=existing_preview,
+    )
 
 
 def input_error(excinfo: pytest.ExceptionInfo[InputError], flag: str) -> str:
@@ -128,10 +201,17 @@ def test_matching_uses_pod_template_labels_not_deployment_labels() -> None:
     assert [pl.name_of(d) for d in pl.matching({"app": "web"}, [only_meta, by_template])] == ["tmpl"]
 
 
-@pytest.mark.parametrize(("name", "base"), [
-    ("web-blue", "web"), ("web-green", "web"), ("web", "web"), ("web-bluegreen", "web-bluegreen"),
-    ("blue", "blue"), ("web-blue-green", "web-blue"),
-])
+@pytest.mark.parametrize(
+    ("name", "base"),
+    [
+        ("web-blue", "web"),
+        ("web-green", "web"),
+        ("web", "web"),
+        ("web-bluegreen", "web-bluegreen"),
+        ("blue", "blue"),
+        ("web-blue-green", "web-blue"),
+    ],
+)
 def test_base_name_strips_one_colour_suffix(name: str, base: str) -> None:
     assert pl.base_name(name) == base
 
@@ -196,17 +276,31 @@ def test_choose_container_none_at_all() -> None:
 
 
 def test_colored_copy_colours_metadata_selector_and_template_and_keeps_only_the_app() -> None:
-    src = deployment("web", containers=[container("app"), container("side", "side:1")],
-                     annotations={"team": "shop", "deployment.kubernetes.io/revision": "7",
-                                  "kubectl.kubernetes.io/last-applied-configuration": "{}"})
+    src = deployment(
+        "web",
+        containers=[container("app"), container("side", "side:1")],
+        annotations={
+            "team": "shop",
+            "deployment.kubernetes.io/revision": "7",
+            "kubectl.kubernetes.io/last-applied-configuration": "{}",
+        },
+    )
     src["spec"]["paused"] = True
     before = copy.deepcopy(src)
-    out = pl.colored_copy(src, name="web-green", namespace="prod", color_label="version", color="green",
-                          image=IMAGE_2, container="app")
+    out = pl.colored_copy(
+        src,
+        name="web-green",
+        namespace="prod",
+        color_label="version",
+        color="green",
+        image=IMAGE_2,
+        container="app",
+    )
     assert src == before, "the source must not be modified"
     assert out["apiVersion"] == "apps/v1" and out["kind"] == "Deployment"
     assert out["metadata"] == {
-        "name": "web-green", "namespace": "prod",
+        "name": "web-green",
+        "namespace": "prod",
         "labels": {"app": "web", "version": "green", st.MANAGED_BY_KEY: st.MANAGED_BY},
         "annotations": {"team": "shop"},
     }
@@ -215,7 +309,9 @@ def test_colored_copy_colours_metadata_selector_and_template_and_keeps_only_the_
     assert out["spec"]["template"]["metadata"] == {"labels": {"app": "web", "version": "green"}}
     assert "paused" not in out["spec"]
     assert [(c["name"], c["image"]) for c in out["spec"]["template"]["spec"]["containers"]] == [
-        ("app", IMAGE_2), ("side", "side:1")]
+        ("app", IMAGE_2),
+        ("side", "side:1"),
+    ]
     assert out["spec"]["replicas"] == 2
     assert out["spec"]["strategy"] == {"type": "RollingUpdate"}
     # the managed-by label is metadata only, never in the selector or pods
@@ -225,8 +321,9 @@ def test_colored_copy_colours_metadata_selector_and_template_and_keeps_only_the_
 
 def test_colored_copy_without_image_keeps_images_and_omits_empty_annotations() -> None:
     src = deployment("web", annotations={"deployment.kubernetes.io/revision": "1"})
-    out = pl.colored_copy(src, name="web-blue", namespace=NS, color_label="version", color="blue",
-                          image=None, container="app")
+    out = pl.colored_copy(
+        src, name="web-blue", namespace=NS, color_label="version", color="blue", image=None, container="app"
+    )
     assert out["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE_1
     assert "annotations" not in out["metadata"]
 
@@ -235,8 +332,9 @@ def test_colored_copy_overrides_a_colour_already_there_and_creates_missing_maps(
     src = colored("blue")
     src["spec"]["selector"] = {}
     del src["spec"]["template"]["metadata"]
-    out = pl.colored_copy(src, name="web-green", namespace=NS, color_label="version", color="green",
-                          image=None, container="app")
+    out = pl.colored_copy(
+        src, name="web-green", namespace=NS, color_label="version", color="green", image=None, container="app"
+    )
     assert out["spec"]["selector"] == {"matchLabels": {"version": "green"}}
     assert out["spec"]["template"]["metadata"] == {"labels": {"version": "green"}}
     assert out["metadata"]["labels"]["version"] == "green"
@@ -250,21 +348,31 @@ def test_check_manifest_accepts_a_valid_deployment() -> None:
     pl.check_manifest(manifest(metadata={"name": "x", "namespace": NS}), NS)
 
 
-@pytest.mark.parametrize(("doc", "words"), [
-    (manifest(kind="Service"), "is not a Deployment (kind: Service)"),
-    ({"apiVersion": "apps/v1"}, "is not a Deployment (kind: None)"),
-    ([manifest()], "is not a Deployment (kind: list)"),
-    ("kind: Deployment", "is not a Deployment (kind: str)"),
-    (manifest(apiVersion="extensions/v1beta1"), "apiVersion 'extensions/v1beta1' is not apps/v1"),
-    (manifest(metadata={"namespace": "prod"}), "is for namespace 'prod', but the release is in 'default'"),
-    ({"apiVersion": "apps/v1", "kind": "Deployment"}, "has no spec.template.spec.containers"),
-    ({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"template": None}},
-     "has no spec.template.spec.containers"),
-    (manifest(containers=[]), "has no containers"),
-    (manifest(labels={"app": "web"}, match={"app": "api"}),
-     "spec.selector.matchLabels does not match spec.template.metadata.labels"),
-    (manifest(labels={"app": "web"}, match={}), "spec.selector.matchLabels does not match"),
-])
+@pytest.mark.parametrize(
+    ("doc", "words"),
+    [
+        (manifest(kind="Service"), "is not a Deployment (kind: Service)"),
+        ({"apiVersion": "apps/v1"}, "is not a Deployment (kind: None)"),
+        ([manifest()], "is not a Deployment (kind: list)"),
+        ("kind: Deployment", "is not a Deployment (kind: str)"),
+        (manifest(apiVersion="extensions/v1beta1"), "apiVersion 'extensions/v1beta1' is not apps/v1"),
+        (
+            manifest(metadata={"namespace": "prod"}),
+            "is for namespace 'prod', but the release is in 'default'",
+        ),
+        ({"apiVersion": "apps/v1", "kind": "Deployment"}, "has no spec.template.spec.containers"),
+        (
+            {"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"template": None}},
+            "has no spec.template.spec.containers",
+        ),
+        (manifest(containers=[]), "has no containers"),
+        (
+            manifest(labels={"app": "web"}, match={"app": "api"}),
+            "spec.selector.matchLabels does not match spec.template.metadata.labels",
+        ),
+        (manifest(labels={"app": "web"}, match={}), "spec.selector.matchLabels does not match"),
+    ],
+)
 def test_check_manifest_rejects(doc: Any, words: str) -> None:
     with pytest.raises(InputError) as e:
         pl.check_manifest(doc, NS)
@@ -282,7 +390,9 @@ def test_find_live_returns_the_colour_and_the_deployment_serving_it() -> None:
 
 def test_find_live_with_another_colour_label() -> None:
     svc = service({"app": "web", "track": "green"})
-    color, live = pl.find_live(svc, [colored("blue", label="track"), colored("green", label="track")], "track")
+    color, live = pl.find_live(
+        svc, [colored("blue", label="track"), colored("green", label="track")], "track"
+    )
     assert (color, pl.name_of(live)) == ("green", "web-green")
 
 
@@ -316,8 +426,10 @@ def test_find_live_two_matching_deployments() -> None:
     twin = colored("blue", name="web-blue-2")
     with pytest.raises(InputError) as e:
         pl.find_live(live_on("blue"), [twin, colored("blue")], "version")
-    assert "2 Deployments match service 'web' selector app=web,version=blue: web-blue, web-blue-2" in \
-        input_error(e, "--service")
+    assert (
+        "2 Deployments match service 'web' selector app=web,version=blue: web-blue, web-blue-2"
+        in input_error(e, "--service")
+    )
 
 
 def test_find_live_uncoloured_service_is_served_by_the_uncoloured_deployment() -> None:
@@ -387,8 +499,11 @@ def test_first_release_preview_service() -> None:
             "annotations": {st.PREFIX + "preview-of": "web"},
         },
         # the nodePort of the live Service is not copied: it belongs to that Service alone
-        "spec": {"type": "ClusterIP", "selector": {"app": "web", "version": "green"},
-                 "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}]},
+        "spec": {
+            "type": "ClusterIP",
+            "selector": {"app": "web", "version": "green"},
+            "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}],
+        },
     }
 
 
@@ -560,8 +675,11 @@ def test_manifest_wrong_namespace() -> None:
 
 def test_manifest_selector_does_not_match_its_template() -> None:
     with pytest.raises(InputError) as e:
-        release(live_on("blue"), [colored("blue")],
-                manifest=manifest(labels={"app": "web"}, match={"app": "web", "tier": "x"}))
+        release(
+            live_on("blue"),
+            [colored("blue")],
+            manifest=manifest(labels={"app": "web"}, match={"app": "web", "tier": "x"}),
+        )
     assert "spec.selector.matchLabels does not match" in input_error(e, "--manifest")
 
 
@@ -577,8 +695,11 @@ def test_manifest_template_labels_lack_the_service_selector() -> None:
 def test_manifest_with_extra_labels_is_fine() -> None:
     m = manifest(labels={"app": "web", "tier": "front"}, match={"app": "web"})
     plan = release(live_on("blue"), [colored("blue")], manifest=m)
-    assert plan.target["spec"]["template"]["metadata"]["labels"] == {"app": "web", "tier": "front",
-                                                                     "version": "green"}
+    assert plan.target["spec"]["template"]["metadata"]["labels"] == {
+        "app": "web",
+        "tier": "front",
+        "version": "green",
+    }
     assert plan.target["spec"]["selector"] == {"matchLabels": {"app": "web", "version": "green"}}
 
 
@@ -613,7 +734,9 @@ def preview_obj(labels: dict[str, str] | None) -> Obj:
 
 
 def test_existing_preview_made_by_bluegreen_is_updated() -> None:
-    plan = release(live_on("blue"), [colored("blue")], existing_preview=preview_obj({st.ROLE_KEY: st.ROLE_PREVIEW}))
+    plan = release(
+        live_on("blue"), [colored("blue")], existing_preview=preview_obj({st.ROLE_KEY: st.ROLE_PREVIEW})
+    )
     assert plan.preview_exists is True
 
 
@@ -734,8 +857,11 @@ def test_describe_a_release() -> None:
 
 
 def test_describe_an_update_of_existing_objects() -> None:
-    plan = release(live_on("green"), [colored("blue"), colored("green")],
-                   existing_preview=preview_obj({st.ROLE_KEY: st.ROLE_PREVIEW}))
+    plan = release(
+        live_on("green"),
+        [colored("blue"), colored("green")],
+        existing_preview=preview_obj({st.ROLE_KEY: st.ROLE_PREVIEW}),
+    )
     lines = plan.describe()
     assert lines[0].startswith("update deployment.apps/web-blue ")
     assert lines[1].startswith("update service/web-preview ")
@@ -760,9 +886,18 @@ ANN = {st.ANN_ACTIVE_COLOR: "blue", st.ANN_ACTIVE_IMAGE: IMAGE_1, "team": "shop"
 
 def test_switch_patch_with_existing_annotations() -> None:
     svc = live_on("blue", annotations=ANN)
-    ops = pl.switch_patch(svc, color_label="version", to_color="green", annotations={
-        st.ANN_ACTIVE_COLOR: "green", st.ANN_ACTIVE_IMAGE: IMAGE_1, "old": None, "never-there": None,
-        st.ANN_PREVIOUS_COLOR: "blue"})
+    ops = pl.switch_patch(
+        svc,
+        color_label="version",
+        to_color="green",
+        annotations={
+            st.ANN_ACTIVE_COLOR: "green",
+            st.ANN_ACTIVE_IMAGE: IMAGE_1,
+            "old": None,
+            "never-there": None,
+            st.ANN_PREVIOUS_COLOR: "blue",
+        },
+    )
     assert ops == [
         {"op": "test", "path": "/metadata/resourceVersion", "value": "100"},
         {"op": "test", "path": "/spec/selector/version", "value": "blue"},
@@ -775,8 +910,12 @@ def test_switch_patch_with_existing_annotations() -> None:
 
 def test_switch_patch_without_annotations_adds_the_map_without_none_values() -> None:
     svc = live_on("blue")
-    ops = pl.switch_patch(svc, color_label="version", to_color="green",
-                          annotations={st.ANN_ACTIVE_COLOR: "green", st.ANN_PREVIOUS_COLOR: None})
+    ops = pl.switch_patch(
+        svc,
+        color_label="version",
+        to_color="green",
+        annotations={st.ANN_ACTIVE_COLOR: "green", st.ANN_PREVIOUS_COLOR: None},
+    )
     assert ops[-1] == {"op": "add", "path": "/metadata/annotations", "value": {st.ANN_ACTIVE_COLOR: "green"}}
     assert len(ops) == 4
 
@@ -788,8 +927,12 @@ def test_switch_patch_without_annotations_and_nothing_to_record() -> None:
 
 def test_switch_patch_removing_every_annotation_removes_the_map() -> None:
     svc = live_on("blue", annotations={"old": "x", "a/b": "y"})
-    ops = pl.switch_patch(svc, color_label="version", to_color="green",
-                          annotations={"old": None, "a/b": None, "never-there": None})
+    ops = pl.switch_patch(
+        svc,
+        color_label="version",
+        to_color="green",
+        annotations={"old": None, "a/b": None, "never-there": None},
+    )
     assert ops[-1] == {"op": "remove", "path": "/metadata/annotations"}
     assert len(ops) == 4
 
@@ -804,8 +947,9 @@ def test_switch_patch_of_an_uncoloured_service_has_no_selector_test() -> None:
 
 def test_switch_patch_escapes_json_pointer_keys() -> None:
     svc = service({"app": "web", "example.com/colour~x": "blue"}, annotations={"a~1b": "old"})
-    ops = pl.switch_patch(svc, color_label="example.com/colour~x", to_color="green",
-                          annotations={"a~1b": None, "x/y~z": "v"})
+    ops = pl.switch_patch(
+        svc, color_label="example.com/colour~x", to_color="green", annotations={"a~1b": None, "x/y~z": "v"}
+    )
     paths = [o["path"] for o in ops]
     assert paths == [
         "/metadata/resourceVersion",
@@ -822,16 +966,24 @@ def test_switch_patch_applied_does_what_is_intended() -> None:
     wanted = {st.ANN_ACTIVE_COLOR: "green", st.ANN_PREVIOUS_COLOR: "blue", "old": None, "gone": None}
     out = json_patch(svc, pl.switch_patch(svc, color_label="version", to_color="green", annotations=wanted))
     assert out["spec"]["selector"] == {"app": "web", "version": "green"}
-    assert out["metadata"]["annotations"] == {st.ANN_ACTIVE_COLOR: "green", st.ANN_PREVIOUS_COLOR: "blue",
-                                              st.ANN_ACTIVE_IMAGE: IMAGE_1, "team": "shop"}
+    assert out["metadata"]["annotations"] == {
+        st.ANN_ACTIVE_COLOR: "green",
+        st.ANN_PREVIOUS_COLOR: "blue",
+        st.ANN_ACTIVE_IMAGE: IMAGE_1,
+        "team": "shop",
+    }
     assert out["spec"]["ports"] == svc["spec"]["ports"]
 
 
 @needs_sim_patch
 def test_switch_patch_applied_to_a_service_without_annotations_and_colour() -> None:
     svc = service({"app": "web"})
-    out = json_patch(svc, pl.switch_patch(svc, color_label="version", to_color="blue",
-                                          annotations={st.ANN_ACTIVE_COLOR: "blue", "x": None}))
+    out = json_patch(
+        svc,
+        pl.switch_patch(
+            svc, color_label="version", to_color="blue", annotations={st.ANN_ACTIVE_COLOR: "blue", "x": None}
+        ),
+    )
     assert out["spec"]["selector"] == {"app": "web", "version": "blue"}
     assert out["metadata"]["annotations"] == {st.ANN_ACTIVE_COLOR: "blue"}
 
@@ -839,8 +991,9 @@ def test_switch_patch_applied_to_a_service_without_annotations_and_colour() -> N
 @needs_sim_patch
 def test_switch_patch_applied_with_escaped_keys() -> None:
     svc = service({"app": "web", "example.com/colour~x": "blue"}, annotations={"a~1b": "old", "a/b": "keep"})
-    ops = pl.switch_patch(svc, color_label="example.com/colour~x", to_color="green",
-                          annotations={"a~1b": None, "x/y~z": "v"})
+    ops = pl.switch_patch(
+        svc, color_label="example.com/colour~x", to_color="green", annotations={"a~1b": None, "x/y~z": "v"}
+    )
     out = json_patch(svc, ops)
     assert out["spec"]["selector"] == {"app": "web", "example.com/colour~x": "green"}
     assert out["metadata"]["annotations"] == {"a/b": "keep", "x/y~z": "v"}
@@ -849,8 +1002,10 @@ def test_switch_patch_applied_with_escaped_keys() -> None:
 @needs_sim_patch
 def test_switch_patch_applied_removing_every_annotation_leaves_no_empty_map() -> None:
     svc = live_on("blue", annotations={"old": "x", "a/b": "y"})
-    out = json_patch(svc, pl.switch_patch(svc, color_label="version", to_color="green",
-                                          annotations={"old": None, "a/b": None}))
+    out = json_patch(
+        svc,
+        pl.switch_patch(svc, color_label="version", to_color="green", annotations={"old": None, "a/b": None}),
+    )
     assert "annotations" not in out["metadata"]
     assert out["spec"]["selector"]["version"] == "green"
 
@@ -876,11 +1031,22 @@ def test_switch_patch_fails_when_the_selector_moved_under_the_same_rv() -> None:
 @needs_sim_patch
 def test_switch_patch_records_a_state_that_reads_back() -> None:
     svc = live_on("blue", annotations={st.ANN_PREVIOUS_IMAGE: "stale", "team": "shop"})
-    new = st.after_switch(st.read_state(svc), to_color="green", to_image=IMAGE_2, from_color="blue",
-                          from_image=IMAGE_1, from_replicas=3, color_label="version", action="deploy",
-                          time="2024-05-01T10:00:00Z", release_id="r1", run_url=None)
-    out = json_patch(svc, pl.switch_patch(svc, color_label="version", to_color="green",
-                                          annotations=st.to_annotations(new)))
+    new = st.after_switch(
+        st.read_state(svc),
+        to_color="green",
+        to_image=IMAGE_2,
+        from_color="blue",
+        from_image=IMAGE_1,
+        from_replicas=3,
+        color_label="version",
+        action="deploy",
+        time="2024-05-01T10:00:00Z",
+        release_id="r1",
+        run_url=None,
+    )
+    out = json_patch(
+        svc, pl.switch_patch(svc, color_label="version", to_color="green", annotations=st.to_annotations(new))
+    )
     assert st.read_state(out) == new
     assert out["metadata"]["annotations"]["team"] == "shop"
 
@@ -888,14 +1054,28 @@ def test_switch_patch_records_a_state_that_reads_back() -> None:
 # ----------------------------------------------------------------------------------------- plan_rollback
 
 
-def recorded(live: str, *, previous: str | None, active_image: str = IMAGE_2, previous_image: str | None = IMAGE_1,
-             previous_replicas: int | None = 3, color_label: str | None = "version",
-             history: list[Obj] | None = None, selector_color: str | None = None) -> Obj:
+def recorded(
+    live: str,
+    *,
+    previous: str | None,
+    active_image: str = IMAGE_2,
+    previous_image: str | None = IMAGE_1,
+    previous_replicas: int | None = 3,
+    color_label: str | None = "version",
+    history: list[Obj] | None = None,
+    selector_color: str | None = None,
+) -> Obj:
     """The live Service after a bluegreen deploy, with its state annotations."""
-    state = st.ReleaseState(active_color=live, previous_color=previous, active_image=active_image,
-                            previous_image=previous_image, previous_replicas=previous_replicas,
-                            color_label=color_label, release_id="r2",
-                            history=tuple(st.HistoryEntry.from_dict(h) for h in (history or [])))
+    state = st.ReleaseState(
+        active_color=live,
+        previous_color=previous,
+        active_image=active_image,
+        previous_image=previous_image,
+        previous_replicas=previous_replicas,
+        color_label=color_label,
+        release_id="r2",
+        history=tuple(st.HistoryEntry.from_dict(h) for h in (history or [])),
+    )
     ann = {k: v for k, v in st.to_annotations(state).items() if v is not None}
     label = color_label or st.DEFAULT_COLOR_LABEL
     return service({"app": "web", label: selector_color or live}, annotations=ann)
@@ -903,7 +1083,9 @@ def recorded(live: str, *, previous: str | None, active_image: str = IMAGE_2, pr
 
 def test_rollback_plan_switches_back_to_the_previous_colour() -> None:
     svc = recorded("green", previous="blue")
-    plan = pl.plan_rollback(svc, [colored("blue", image=IMAGE_1, replicas=3), colored("green", image=IMAGE_2)])
+    plan = pl.plan_rollback(
+        svc, [colored("blue", image=IMAGE_1, replicas=3), colored("green", image=IMAGE_2)]
+    )
     assert plan.namespace == NS and plan.service == "web" and plan.color_label == "version"
     assert (plan.from_color, plan.to_color) == ("green", "blue")
     assert (plan.from_deployment, plan.from_image, plan.from_replicas) == ("web-green", IMAGE_2, 2)
@@ -936,7 +1118,9 @@ def test_rollback_scaled_to_zero_with_no_live_deployment_uses_one() -> None:
 
 def test_rollback_with_another_colour_label() -> None:
     svc = recorded("blue", previous="green", color_label="track")
-    plan = pl.plan_rollback(svc, [colored("green", label="track"), colored("blue", label="track", image=IMAGE_2)])
+    plan = pl.plan_rollback(
+        svc, [colored("green", label="track"), colored("blue", label="track", image=IMAGE_2)]
+    )
     assert plan.color_label == "track"
     assert (plan.from_color, plan.to_color, plan.to_name) == ("blue", "green", "web-green")
 
@@ -991,9 +1175,11 @@ def test_rollback_when_the_previous_colour_was_deleted() -> None:
 
 
 def test_rollback_when_the_previous_colour_now_runs_another_image() -> None:
-    history = [{"time": "t3", "action": "deploy", "color": "green", "image": IMAGE_2},
-               {"time": "t2", "action": "deploy", "color": "blue", "image": IMAGE_1},
-               {"time": "t1", "action": "deploy", "color": "blue", "image": "registry.example/web:0.9"}]
+    history = [
+        {"time": "t3", "action": "deploy", "color": "green", "image": IMAGE_2},
+        {"time": "t2", "action": "deploy", "color": "blue", "image": IMAGE_1},
+        {"time": "t1", "action": "deploy", "color": "blue", "image": "registry.example/web:0.9"},
+    ]
     svc = recorded("green", previous="blue", history=history)
     with pytest.raises(NothingToRollBack) as e:
         pl.plan_rollback(svc, [colored("blue", image=IMAGE_3), colored("green", image=IMAGE_2)])
@@ -1032,8 +1218,11 @@ def test_rollback_does_not_modify_its_inputs() -> None:
 
 def test_recorded_fixture_is_what_to_annotations_writes() -> None:
     # guard for the fixture above: history survives as JSON on the Service
-    svc = recorded("green", previous="blue", history=[{"time": "t", "action": "deploy", "color": "green",
-                                                       "image": IMAGE_2}])
+    svc = recorded(
+        "green",
+        previous="blue",
+        history=[{"time": "t", "action": "deploy", "color": "green", "image": IMAGE_2}],
+    )
     assert json.loads(svc["metadata"]["annotations"][st.ANN_HISTORY])[0]["image"] == IMAGE_2
 
 
@@ -1066,8 +1255,11 @@ def test_zero_replicas_are_refused_from_the_live_deployment_and_the_manifest() -
 
 
 def test_preview_of_another_service_is_not_taken_over() -> None:
-    other = service({"app": "shop", "version": "green"}, name="web-preview",
-                    annotations={st.PREFIX + "preview-of": "shop"})
+    other = service(
+        {"app": "shop", "version": "green"},
+        name="web-preview",
+        annotations={st.PREFIX + "preview-of": "shop"},
+    )
     other["metadata"]["labels"] = {st.ROLE_KEY: st.ROLE_PREVIEW}
     with pytest.raises(InputError) as e:
         release(live_on("blue"), [colored("blue")], existing_preview=other)

@@ -11,16 +11,29 @@ from bluegreen import readiness as rd
 Obj = dict[str, Any]
 
 
-def deploy(*, replicas: int | None = 3, generation: int | None = 2, observed: int | None = 2,
-           updated: int | None = 3, total: int | None = 3, available: int | None = 3, ready: int | None = 3,
-           conditions: list[Obj] | None = None) -> Obj:
+def deploy(
+    *,
+    replicas: int | None = 3,
+    generation: int | None = 2,
+    observed: int | None = 2,
+    updated: int | None = 3,
+    total: int | None = 3,
+    available: int | None = 3,
+    ready: int | None = 3,
+    conditions: list[Obj] | None = None,
+) -> Obj:
     meta: Obj = {"name": "web-green"}
     if generation is not None:
         meta["generation"] = generation
     spec: Obj = {} if replicas is None else {"replicas": replicas}
     status: Obj = {}
-    for key, value in (("observedGeneration", observed), ("updatedReplicas", updated), ("replicas", total),
-                       ("availableReplicas", available), ("readyReplicas", ready)):
+    for key, value in (
+        ("observedGeneration", observed),
+        ("updatedReplicas", updated),
+        ("replicas", total),
+        ("availableReplicas", available),
+        ("readyReplicas", ready),
+    ):
         if value is not None:
             status[key] = value
     if conditions is not None:
@@ -29,8 +42,12 @@ def deploy(*, replicas: int | None = 3, generation: int | None = 2, observed: in
 
 
 def progressing(reason: str, message: str = "") -> Obj:
-    return {"type": "Progressing", "status": "False" if reason == "ProgressDeadlineExceeded" else "True",
-            "reason": reason, "message": message}
+    return {
+        "type": "Progressing",
+        "status": "False" if reason == "ProgressDeadlineExceeded" else "True",
+        "reason": reason,
+        "message": message,
+    }
 
 
 # ------------------------------------------------------------------------------------------------ rollout
@@ -38,7 +55,9 @@ def progressing(reason: str, message: str = "") -> Obj:
 
 def test_rollout_done() -> None:
     r = rd.rollout(deploy())
-    assert r == rd.Rollout(True, "deployment.apps/web-green successfully rolled out (3 of 3 replicas available)")
+    assert r == rd.Rollout(
+        True, "deployment.apps/web-green successfully rolled out (3 of 3 replicas available)"
+    )
 
 
 def test_rollout_generation_not_observed() -> None:
@@ -57,14 +76,18 @@ def test_rollout_no_status_at_all() -> None:
 
 def test_rollout_stale_deadline_condition_is_ignored_until_the_spec_is_observed() -> None:
     # kubectl checks observedGeneration first: a condition from the previous generation says nothing
-    r = rd.rollout(deploy(generation=4, observed=3, conditions=[progressing("ProgressDeadlineExceeded", "x")]))
+    r = rd.rollout(
+        deploy(generation=4, observed=3, conditions=[progressing("ProgressDeadlineExceeded", "x")])
+    )
     assert not r.failed
     assert "observed" in r.message
 
 
 def test_rollout_deadline_exceeded_fails() -> None:
     msg = 'ReplicaSet "web-green-5d9" has timed out progressing.'
-    r = rd.rollout(deploy(updated=1, available=0, ready=0, conditions=[progressing("ProgressDeadlineExceeded", msg)]))
+    r = rd.rollout(
+        deploy(updated=1, available=0, ready=0, conditions=[progressing("ProgressDeadlineExceeded", msg)])
+    )
     assert (r.done, r.failed) == (False, True)
     assert r.message == f"deployment.apps/web-green exceeded its progress deadline: {msg}"
 
@@ -92,8 +115,10 @@ def test_rollout_nothing_updated_yet_with_empty_status_counts() -> None:
 
 
 def test_rollout_replicas_unset_means_one() -> None:
-    assert rd.rollout(deploy(replicas=None, updated=0, total=0, available=0, ready=0)).message == \
-        "deployment.apps/web-green: 0 out of 1 new replicas have been updated"
+    assert (
+        rd.rollout(deploy(replicas=None, updated=0, total=0, available=0, ready=0)).message
+        == "deployment.apps/web-green: 0 out of 1 new replicas have been updated"
+    )
     assert rd.rollout(deploy(replicas=None, updated=1, total=1, available=1, ready=1)).done
 
 
@@ -128,8 +153,14 @@ def test_rollout_without_generation_is_observed() -> None:
 # -------------------------------------------------------------------------------------------- pod_problem
 
 
-def pod(*, statuses: list[Obj] | None = None, init: list[Obj] | None = None, phase: str | None = "Pending",
-        conditions: list[Obj] | None = None, deleting: bool = False) -> Obj:
+def pod(
+    *,
+    statuses: list[Obj] | None = None,
+    init: list[Obj] | None = None,
+    phase: str | None = "Pending",
+    conditions: list[Obj] | None = None,
+    deleting: bool = False,
+) -> Obj:
     meta: Obj = {"name": "web-green-abc"}
     if deleting:
         meta["deletionTimestamp"] = "2024-01-01T00:00:00Z"
@@ -162,8 +193,13 @@ def test_each_fatal_waiting_reason_is_a_problem(reason: str) -> None:
 
 
 def test_fatal_reasons_are_the_kubelets_give_up_ones() -> None:
-    assert {"ErrImagePull", "ImagePullBackOff", "CrashLoopBackOff", "InvalidImageName",
-            "ErrImageNeverPull"} == rd.FATAL_WAITING
+    assert {
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "CrashLoopBackOff",
+        "InvalidImageName",
+        "ErrImageNeverPull",
+    } == rd.FATAL_WAITING
 
 
 @pytest.mark.parametrize("reason", ["CreateContainerConfigError", "ContainerCreating"])
@@ -172,9 +208,16 @@ def test_reasons_the_kubelet_still_retries_are_not_yet_a_problem(reason: str) ->
 
 
 def test_pod_problem_carries_the_kubelet_message() -> None:
-    p = pod(statuses=[running(True, "side"),
-                      waiting("ImagePullBackOff", 'Back-off pulling image "r/web:nope"', "app")])
-    assert rd.pod_problem(p) == 'pod/web-green-abc container app: ImagePullBackOff: Back-off pulling image "r/web:nope"'
+    p = pod(
+        statuses=[
+            running(True, "side"),
+            waiting("ImagePullBackOff", 'Back-off pulling image "r/web:nope"', "app"),
+        ]
+    )
+    assert (
+        rd.pod_problem(p)
+        == 'pod/web-green-abc container app: ImagePullBackOff: Back-off pulling image "r/web:nope"'
+    )
 
 
 def test_pod_problem_in_an_init_container() -> None:
@@ -223,8 +266,10 @@ def endpoint(name: str, ready: bool | None, kind: str = "Pod") -> Obj:
 
 
 def test_ready_endpoint_pods_counts_ready_true_and_unknown() -> None:
-    slices = [{"endpoints": [endpoint("a", True), endpoint("b", False), endpoint("c", None)]},
-              {"endpoints": [endpoint("d", True)]}]
+    slices = [
+        {"endpoints": [endpoint("a", True), endpoint("b", False), endpoint("c", None)]},
+        {"endpoints": [endpoint("d", True)]},
+    ]
     assert rd.ready_endpoint_pods(slices) == {"a", "c", "d"}
 
 
@@ -246,8 +291,9 @@ def test_ready_endpoint_pods_empty() -> None:
 
 
 def test_ready_endpoint_pods_deduplicates_across_slices() -> None:
-    assert rd.ready_endpoint_pods([{"endpoints": [endpoint("a", True)]},
-                                   {"endpoints": [endpoint("a", True)]}]) == {"a"}
+    assert rd.ready_endpoint_pods(
+        [{"endpoints": [endpoint("a", True)]}, {"endpoints": [endpoint("a", True)]}]
+    ) == {"a"}
 
 
 # ------------------------------------------------------------------------------------------- pod_waiting
@@ -258,8 +304,10 @@ def test_pod_waiting_reason() -> None:
 
 
 def test_pod_waiting_running_but_not_ready() -> None:
-    assert rd.pod_waiting(pod(phase="Running", statuses=[running(False)])) == \
-        "running but not ready (readiness probe failing)"
+    assert (
+        rd.pod_waiting(pod(phase="Running", statuses=[running(False)]))
+        == "running but not ready (readiness probe failing)"
+    )
 
 
 def test_pod_waiting_first_container_that_explains() -> None:

@@ -21,23 +21,26 @@ def flag_of(excinfo: pytest.ExceptionInfo[InputError]) -> str:
 # ------------------------------------------------------------------------------------------------- image
 
 
-@pytest.mark.parametrize("image", [
-    "web",
-    "web:1.0",
-    "web:latest",
-    "library/web:1.0",
-    "registry.example/team/web:1.4.2",
-    "registry.example.com:443/team/sub/web:v1_2-rc.3",
-    "localhost:5000/web:1.0",
-    "localhost/web",
-    "[::1]:5000/web:1.0",
-    "Registry.Example/web:1",  # the domain may be upper-case, the repository may not
-    f"web@{DIGEST}",
-    f"registry.example/web@{DIGEST}",
-    f"registry.example/web:1.0@{DIGEST}",
-    "my_org/web__app/x-y--z:T",
-    "web:" + "a" * 128,
-])
+@pytest.mark.parametrize(
+    "image",
+    [
+        "web",
+        "web:1.0",
+        "web:latest",
+        "library/web:1.0",
+        "registry.example/team/web:1.4.2",
+        "registry.example.com:443/team/sub/web:v1_2-rc.3",
+        "localhost:5000/web:1.0",
+        "localhost/web",
+        "[::1]:5000/web:1.0",
+        "Registry.Example/web:1",  # the domain may be upper-case, the repository may not
+        f"web@{DIGEST}",
+        f"registry.example/web@{DIGEST}",
+        f"registry.example/web:1.0@{DIGEST}",
+        "my_org/web__app/x-y--z:T",
+        "web:" + "a" * 128,
+    ],
+)
 def test_valid_image_references(image: str) -> None:
     assert s.validate_image(image) == image
 
@@ -54,28 +57,31 @@ def test_empty_image(image: str | None) -> None:
     assert "is required and was empty" in str(e.value)
 
 
-@pytest.mark.parametrize("image", [
-    "Web:1.0",  # upper-case repository
-    "registry.example/Web:1.0",
-    "registry.example/team/WEB",
-    "web app:1.0",  # spaces
-    "web:1.0 latest",
-    "registry.example/ web",
-    "web@sha256:abc",  # digest too short
-    "web@sha256:" + "g" * 64,  # not hex
-    "web@" + "0" * 64,  # no algorithm
-    "web@sha256",
-    "web:",
-    ":1.0",
-    "web:-rc1",  # tags start with a word character
-    "web:" + "a" * 129,  # tags are at most 128 characters
-    "-web",
-    "web-",
-    "web//app",
-    "registry.example:port/web",
-    "https://registry.example/web:1.0",
-    "web:1.0:2.0",
-])
+@pytest.mark.parametrize(
+    "image",
+    [
+        "Web:1.0",  # upper-case repository
+        "registry.example/Web:1.0",
+        "registry.example/team/WEB",
+        "web app:1.0",  # spaces
+        "web:1.0 latest",
+        "registry.example/ web",
+        "web@sha256:abc",  # digest too short
+        "web@sha256:" + "g" * 64,  # not hex
+        "web@" + "0" * 64,  # no algorithm
+        "web@sha256",
+        "web:",
+        ":1.0",
+        "web:-rc1",  # tags start with a word character
+        "web:" + "a" * 129,  # tags are at most 128 characters
+        "-web",
+        "web-",
+        "web//app",
+        "registry.example:port/web",
+        "https://registry.example/web:1.0",
+        "web:1.0:2.0",
+    ],
+)
 def test_invalid_image_references(image: str) -> None:
     with pytest.raises(InputError) as e:
         s.validate_image(image)
@@ -186,9 +192,18 @@ def test_deploy_settings_defaults() -> None:
 def test_deploy_settings_choices_and_custom_values(tmp_path: Path) -> None:
     m = tmp_path / "deploy.yaml"
     m.write_text("kind: Deployment\n")
-    d = deploy(preview_service="web-next", manifest=str(m), color_label="example.com/colour",
-               smoke_via="proxy", after_switch="scale-to-zero", on_failure="delete", timeout=30,
-               lock_duration=10, container="app", smoke_command="curl -f $URL")
+    d = deploy(
+        preview_service="web-next",
+        manifest=str(m),
+        color_label="example.com/colour",
+        smoke_via="proxy",
+        after_switch="scale-to-zero",
+        on_failure="delete",
+        timeout=30,
+        lock_duration=10,
+        container="app",
+        smoke_command="curl -f $URL",
+    )
     assert d.preview_name == "web-next"
     assert (d.smoke_via, d.after_switch, d.on_failure) == ("proxy", "scale-to-zero", "delete")
     assert (d.timeout, d.lock_duration) == (30.0, 10.0)
@@ -200,29 +215,32 @@ def test_deploy_settings_none_timeouts_mean_defaults() -> None:
     assert (d.smoke_via, d.after_switch, d.on_failure) == ("auto", "keep", "keep")
 
 
-@pytest.mark.parametrize(("kw", "flag", "words"), [
-    ({"image": ""}, "--image", "is required"),
-    ({"image": "Web:1"}, "--image", "not a valid image reference"),
-    ({"deployment": "Web"}, "--deployment", "not a valid Kubernetes name"),
-    ({"preview_service": "web_preview"}, "--preview-service", "not a valid Kubernetes name"),
-    ({"preview_service": "web"}, "--preview-service", "must differ from --service"),
-    ({"color_label": ""}, "--color-label", "'' is not a valid label key"),
-    ({"color_label": "-version"}, "--color-label", "is not a valid label key"),
-    ({"color_label": "Example.com/version"}, "--color-label", "is not a valid label key"),
-    ({"color_label": "a/b/c"}, "--color-label", "is not a valid label key"),
-    ({"color_label": "v" * 64}, "--color-label", "is not a valid label key"),
-    ({"container": ""}, "--container", "is empty"),
-    ({"manifest": "/nonexistent/deploy.yaml"}, "--manifest", "does not exist or is not a file"),
-    ({"smoke_command": "   "}, "--smoke-command", "is empty"),
-    ({"smoke_via": "ssh"}, "--smoke-via", "'ssh' is not one of auto, proxy, direct"),
-    ({"after_switch": "drop"}, "--after-switch", "is not one of keep, scale-to-zero, delete"),
-    ({"on_failure": "scale-to-zero"}, "--on-failure", "is not one of keep, delete"),
-    ({"timeout": 0}, "--timeout", "0 seconds is out of range"),
-    ({"timeout": -5}, "--timeout", "-5 seconds is out of range"),
-    ({"timeout": 10**9}, "--timeout", "out of range"),
-    ({"lock_duration": 0}, "--lock-duration", "out of range"),
-    ({"lock_duration": 9.5}, "--lock-duration", "9.5 seconds is too short"),
-])
+@pytest.mark.parametrize(
+    ("kw", "flag", "words"),
+    [
+        ({"image": ""}, "--image", "is required"),
+        ({"image": "Web:1"}, "--image", "not a valid image reference"),
+        ({"deployment": "Web"}, "--deployment", "not a valid Kubernetes name"),
+        ({"preview_service": "web_preview"}, "--preview-service", "not a valid Kubernetes name"),
+        ({"preview_service": "web"}, "--preview-service", "must differ from --service"),
+        ({"color_label": ""}, "--color-label", "'' is not a valid label key"),
+        ({"color_label": "-version"}, "--color-label", "is not a valid label key"),
+        ({"color_label": "Example.com/version"}, "--color-label", "is not a valid label key"),
+        ({"color_label": "a/b/c"}, "--color-label", "is not a valid label key"),
+        ({"color_label": "v" * 64}, "--color-label", "is not a valid label key"),
+        ({"container": ""}, "--container", "is empty"),
+        ({"manifest": "/nonexistent/deploy.yaml"}, "--manifest", "does not exist or is not a file"),
+        ({"smoke_command": "   "}, "--smoke-command", "is empty"),
+        ({"smoke_via": "ssh"}, "--smoke-via", "'ssh' is not one of auto, proxy, direct"),
+        ({"after_switch": "drop"}, "--after-switch", "is not one of keep, scale-to-zero, delete"),
+        ({"on_failure": "scale-to-zero"}, "--on-failure", "is not one of keep, delete"),
+        ({"timeout": 0}, "--timeout", "0 seconds is out of range"),
+        ({"timeout": -5}, "--timeout", "-5 seconds is out of range"),
+        ({"timeout": 10**9}, "--timeout", "out of range"),
+        ({"lock_duration": 0}, "--lock-duration", "out of range"),
+        ({"lock_duration": 9.5}, "--lock-duration", "9.5 seconds is too short"),
+    ],
+)
 def test_deploy_settings_invalid(kw: dict[str, Any], flag: str, words: str) -> None:
     with pytest.raises(InputError) as e:
         deploy(**kw)

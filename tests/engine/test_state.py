@@ -17,16 +17,25 @@ def svc(annotations: dict[str, str] | None) -> dict[str, Any]:
     return {"metadata": meta, "spec": {"selector": {"app": "web", "version": "blue"}}}
 
 
-def entry(color: str, image: str | None, action: str = "deploy", time: str = "t",
-          run_url: str | None = None) -> st.HistoryEntry:
+def entry(
+    color: str, image: str | None, action: str = "deploy", time: str = "t", run_url: str | None = None
+) -> st.HistoryEntry:
     return st.HistoryEntry(time=time, action=action, color=color, image=image, run_url=run_url)
 
 
 def full_state() -> st.ReleaseState:
     return st.ReleaseState(
-        active_color="green", previous_color="blue", active_image="r/web:2", previous_image="r/web:1",
-        previous_replicas=0, color_label="example.com/colour", release_id="rid-2",
-        history=(entry("green", "r/web:2", run_url="https://ci/run/2"), entry("blue", "r/web:1", action="adopt")),
+        active_color="green",
+        previous_color="blue",
+        active_image="r/web:2",
+        previous_image="r/web:1",
+        previous_replicas=0,
+        color_label="example.com/colour",
+        release_id="rid-2",
+        history=(
+            entry("green", "r/web:2", run_url="https://ci/run/2"),
+            entry("blue", "r/web:1", action="adopt"),
+        ),
     )
 
 
@@ -63,8 +72,14 @@ def test_to_annotations_names_every_key_and_none_for_unset() -> None:
     ann = st.to_annotations(st.ReleaseState(active_color="blue"))
     assert set(ann) == set(st.STATE_ANNOTATIONS)
     assert ann[st.ANN_ACTIVE_COLOR] == "blue"
-    for key in (st.ANN_PREVIOUS_COLOR, st.ANN_ACTIVE_IMAGE, st.ANN_PREVIOUS_IMAGE, st.ANN_PREVIOUS_REPLICAS,
-                st.ANN_COLOR_LABEL, st.ANN_RELEASE_ID):
+    for key in (
+        st.ANN_PREVIOUS_COLOR,
+        st.ANN_ACTIVE_IMAGE,
+        st.ANN_PREVIOUS_IMAGE,
+        st.ANN_PREVIOUS_REPLICAS,
+        st.ANN_COLOR_LABEL,
+        st.ANN_RELEASE_ID,
+    ):
         assert ann[key] is None, key
     assert ann[st.ANN_HISTORY] == "[]"
 
@@ -76,7 +91,13 @@ def test_to_annotations_values_are_strings() -> None:
     history = ann[st.ANN_HISTORY]
     assert history is not None
     assert json.loads(history) == [
-        {"time": "t", "action": "deploy", "color": "green", "image": "r/web:2", "run_url": "https://ci/run/2"},
+        {
+            "time": "t",
+            "action": "deploy",
+            "color": "green",
+            "image": "r/web:2",
+            "run_url": "https://ci/run/2",
+        },
         {"time": "t", "action": "adopt", "color": "blue", "image": "r/web:1"},
     ]
     assert " " not in history, "compact JSON: annotations are size-limited"
@@ -95,10 +116,14 @@ def test_garbage_history_reads_as_empty(history: str) -> None:
 
 
 def test_history_keeps_only_the_objects_of_a_list() -> None:
-    raw = json.dumps([{"time": "t1", "action": "deploy", "color": "blue", "image": "a"}, "junk", 3, None, [],
-                      {}])
+    raw = json.dumps(
+        [{"time": "t1", "action": "deploy", "color": "blue", "image": "a"}, "junk", 3, None, [], {}]
+    )
     state = st.read_state(svc({st.ANN_HISTORY: raw}))
-    assert state.history == (entry("blue", "a", time="t1"), st.HistoryEntry(time="", action="", color="", image=None))
+    assert state.history == (
+        entry("blue", "a", time="t1"),
+        st.HistoryEntry(time="", action="", color="", image=None),
+    )
 
 
 @pytest.mark.parametrize("value", ["purple", "Blue", "", " blue"])
@@ -108,7 +133,9 @@ def test_unknown_colours_read_as_absent(value: str) -> None:
     assert state.known is False
 
 
-@pytest.mark.parametrize(("value", "expected"), [("3", 3), ("0", 0), ("many", None), ("", None), ("2.5", None)])
+@pytest.mark.parametrize(
+    ("value", "expected"), [("3", 3), ("0", 0), ("many", None), ("", None), ("2.5", None)]
+)
 def test_previous_replicas_garbage_reads_as_absent(value: str, expected: int | None) -> None:
     assert st.read_state(svc({st.ANN_PREVIOUS_REPLICAS: value})).previous_replicas == expected
 
@@ -126,9 +153,19 @@ def test_foreign_annotations_are_ignored() -> None:
 
 def test_after_switch_records_the_switch_newest_first() -> None:
     before = full_state()
-    after = st.after_switch(before, to_color="blue", to_image="r/web:3", from_color="green", from_image="r/web:2",
-                            from_replicas=4, color_label="version", action="deploy", time="t3",
-                            release_id="rid-3", run_url="https://ci/run/3")
+    after = st.after_switch(
+        before,
+        to_color="blue",
+        to_image="r/web:3",
+        from_color="green",
+        from_image="r/web:2",
+        from_replicas=4,
+        color_label="version",
+        action="deploy",
+        time="t3",
+        release_id="rid-3",
+        run_url="https://ci/run/3",
+    )
     assert before == full_state(), "the input state is not modified"
     assert (after.active_color, after.active_image) == ("blue", "r/web:3")
     assert (after.previous_color, after.previous_image, after.previous_replicas) == ("green", "r/web:2", 4)
@@ -138,19 +175,41 @@ def test_after_switch_records_the_switch_newest_first() -> None:
 
 
 def test_after_switch_first_adoption_has_no_previous() -> None:
-    after = st.after_switch(st.ReleaseState(), to_color="blue", to_image="r/web:1", from_color=None,
-                            from_image=None, from_replicas=None, color_label="version", action="adopt",
-                            time="t", release_id="r", run_url=None)
+    after = st.after_switch(
+        st.ReleaseState(),
+        to_color="blue",
+        to_image="r/web:1",
+        from_color=None,
+        from_image=None,
+        from_replicas=None,
+        color_label="version",
+        action="adopt",
+        time="t",
+        release_id="r",
+        run_url=None,
+    )
     assert after.known
     assert (after.previous_color, after.previous_image, after.previous_replicas) == (None, None, None)
     assert st.to_annotations(after)[st.ANN_PREVIOUS_COLOR] is None
 
 
 def test_history_is_capped_at_ten_dropping_the_oldest() -> None:
-    state = st.ReleaseState(history=tuple(entry("blue", f"r/web:{i}") for i in range(10, 0, -1)))  # 10 newest first
-    after = st.after_switch(state, to_color="green", to_image="r/web:11", from_color="blue", from_image="r/web:10",
-                            from_replicas=1, color_label="version", action="deploy", time="t", release_id="r",
-                            run_url=None)
+    state = st.ReleaseState(
+        history=tuple(entry("blue", f"r/web:{i}") for i in range(10, 0, -1))
+    )  # 10 newest first
+    after = st.after_switch(
+        state,
+        to_color="green",
+        to_image="r/web:11",
+        from_color="blue",
+        from_image="r/web:10",
+        from_replicas=1,
+        color_label="version",
+        action="deploy",
+        time="t",
+        release_id="r",
+        run_url=None,
+    )
     assert st.HISTORY_LIMIT == 10
     assert len(after.history) == 10
     assert [h.image for h in after.history] == [f"r/web:{i}" for i in range(11, 1, -1)]
@@ -160,9 +219,19 @@ def test_history_stays_capped_over_many_releases_through_annotations() -> None:
     state = st.ReleaseState()
     for i in range(25):
         color = st.COLORS[i % 2]
-        state = st.after_switch(state, to_color=color, to_image=f"r/web:{i}", from_color=state.active_color,
-                                from_image=state.active_image, from_replicas=2, color_label="version",
-                                action="deploy", time=str(i), release_id=str(i), run_url=None)
+        state = st.after_switch(
+            state,
+            to_color=color,
+            to_image=f"r/web:{i}",
+            from_color=state.active_color,
+            from_image=state.active_image,
+            from_replicas=2,
+            color_label="version",
+            action="deploy",
+            time=str(i),
+            release_id=str(i),
+            run_url=None,
+        )
         state = st.read_state(svc(written(state)))
     assert len(state.history) == 10
     assert state.history[0].image == "r/web:24"
@@ -175,13 +244,21 @@ def test_history_entry_dict_omits_an_empty_run_url() -> None:
 
 
 def test_history_entry_from_a_partial_dict() -> None:
-    assert st.HistoryEntry.from_dict({"color": "green"}) == st.HistoryEntry(time="", action="", color="green",
-                                                                            image=None)
+    assert st.HistoryEntry.from_dict({"color": "green"}) == st.HistoryEntry(
+        time="", action="", color="green", image=None
+    )
 
 
 def test_last_good_image_is_the_newest_on_that_colour() -> None:
-    state = st.ReleaseState(history=(entry("green", "g2"), entry("blue", None), entry("blue", "b2"),
-                                     entry("green", "g1"), entry("blue", "b1")))
+    state = st.ReleaseState(
+        history=(
+            entry("green", "g2"),
+            entry("blue", None),
+            entry("blue", "b2"),
+            entry("green", "g1"),
+            entry("blue", "b1"),
+        )
+    )
     assert st.last_good_image(state, "blue") == "b2"
     assert st.last_good_image(state, "green") == "g2"
 

@@ -19,8 +19,13 @@ def micro(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def lease(holder: str | None = "github:org/repo/actions/runs/7#1", *, renew: str | None = None,
-          acquire: str | None = None, duration: int | None = 60) -> Obj:
+def lease(
+    holder: str | None = "github:org/repo/actions/runs/7#1",
+    *,
+    renew: str | None = None,
+    acquire: str | None = None,
+    duration: int | None = 60,
+) -> Obj:
     spec: Obj = {}
     if holder is not None:
         spec["holderIdentity"] = holder
@@ -49,8 +54,10 @@ def test_lease_held_by_me_is_not_held_by_another() -> None:
 def test_lease_held_by_another_and_fresh() -> None:
     acquired = micro(NOW - timedelta(seconds=100))
     out = held_by_other(lease(renew=micro(NOW - timedelta(seconds=20)), acquire=acquired), "me", NOW)
-    assert out == (f"github:org/repo/actions/runs/7#1 (since {acquired}; it expires 40s after its last renewal "
-                   f"if that run died)")
+    assert out == (
+        f"github:org/repo/actions/runs/7#1 (since {acquired}; it expires 40s after its last renewal "
+        f"if that run died)"
+    )
 
 
 def test_lease_expired_is_free() -> None:
@@ -81,13 +88,20 @@ def test_lease_without_duration_expires_at_once() -> None:
 # ---------------------------------------------------------------------------------------- describe_status
 
 
-def dep(color: str | None, *, image: str = "r/web:1", replicas: int = 2, ready: int = 2, name: str | None = None) -> Obj:
+def dep(
+    color: str | None, *, image: str = "r/web:1", replicas: int = 2, ready: int = 2, name: str | None = None
+) -> Obj:
     labels = {"app": "web"} if color is None else {"app": "web", "version": color}
     return {
         "metadata": {"name": name or (f"web-{color}" if color else "web"), "namespace": "default"},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
-                 "template": {"metadata": {"labels": labels},
-                              "spec": {"containers": [{"name": "app", "image": image}]}}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "app", "image": image}]},
+            },
+        },
         "status": {"readyReplicas": ready},
     }
 
@@ -97,10 +111,17 @@ def svc(selector: dict[str, str]) -> Obj:
 
 
 def state(**kw: Any) -> st.ReleaseState:
-    base: dict[str, Any] = {"active_color": "green", "previous_color": "blue", "active_image": "r/web:2",
-                            "previous_image": "r/web:1", "color_label": "version",
-                            "history": (st.HistoryEntry("t2", "deploy", "green", "r/web:2", "https://ci/2"),
-                                        st.HistoryEntry("t1", "adopt", "blue", "r/web:1"))}
+    base: dict[str, Any] = {
+        "active_color": "green",
+        "previous_color": "blue",
+        "active_image": "r/web:2",
+        "previous_image": "r/web:1",
+        "color_label": "version",
+        "history": (
+            st.HistoryEntry("t2", "deploy", "green", "r/web:2", "https://ci/2"),
+            st.HistoryEntry("t1", "adopt", "blue", "r/web:1"),
+        ),
+    }
     base.update(kw)
     return st.ReleaseState(**base)
 
@@ -109,9 +130,14 @@ PREVIEW = {"metadata": {"name": "web-preview"}, "spec": {"selector": {"app": "we
 
 
 def test_describe_status_of_a_healthy_release() -> None:
-    report = describe_status(svc({"app": "web", "version": "green"}),
-                             [dep("blue", replicas=0, ready=0), dep("green", image="r/web:2", ready=1)],
-                             state(), [PREVIEW], None, NOW)
+    report = describe_status(
+        svc({"app": "web", "version": "green"}),
+        [dep("blue", replicas=0, ready=0), dep("green", image="r/web:2", ready=1)],
+        state(),
+        [PREVIEW],
+        None,
+        NOW,
+    )
     assert report == {
         "service": "web",
         "namespace": "default",
@@ -122,14 +148,34 @@ def test_describe_status_of_a_healthy_release() -> None:
         "previous_color": "blue",
         "previous_image": "r/web:1",
         "colors": {
-            "blue": {"deployment": "web-blue", "images": ["r/web:1"], "ready": 0, "desired": 0, "live": False},
-            "green": {"deployment": "web-green", "images": ["r/web:2"], "ready": 1, "desired": 2, "live": True},
+            "blue": {
+                "deployment": "web-blue",
+                "images": ["r/web:1"],
+                "ready": 0,
+                "desired": 0,
+                "live": False,
+            },
+            "green": {
+                "deployment": "web-green",
+                "images": ["r/web:2"],
+                "ready": 1,
+                "desired": 2,
+                "live": True,
+            },
         },
         "preview_services": [{"name": "web-preview", "selector": {"app": "web", "version": "green"}}],
         "lock": None,
         "notes": [],
-        "history": [{"time": "t2", "action": "deploy", "color": "green", "image": "r/web:2", "run_url": "https://ci/2"},
-                    {"time": "t1", "action": "adopt", "color": "blue", "image": "r/web:1"}],
+        "history": [
+            {
+                "time": "t2",
+                "action": "deploy",
+                "color": "green",
+                "image": "r/web:2",
+                "run_url": "https://ci/2",
+            },
+            {"time": "t1", "action": "adopt", "color": "blue", "image": "r/web:1"},
+        ],
     }
 
 
@@ -138,15 +184,22 @@ def test_describe_status_before_adoption() -> None:
     assert report["active_color"] is None
     assert report["colors"] == {}
     assert report["color_label"] == "version"
-    assert report["notes"] == ["service selects no version yet: the first deploy adopts the current Deployment as blue"]
+    assert report["notes"] == [
+        "service selects no version yet: the first deploy adopts the current Deployment as blue"
+    ]
 
 
 def test_describe_status_uses_the_recorded_colour_label() -> None:
     d = dep(None, name="web-blue")
     d["spec"]["template"]["metadata"]["labels"] = {"app": "web", "track": "blue"}
-    report = describe_status(svc({"app": "web", "track": "blue"}), [d], state(color_label="track", active_color="blue",
-                                                                               previous_color=None, previous_image=None),
-                             [], None, NOW)
+    report = describe_status(
+        svc({"app": "web", "track": "blue"}),
+        [d],
+        state(color_label="track", active_color="blue", previous_color=None, previous_image=None),
+        [],
+        None,
+        NOW,
+    )
     assert report["color_label"] == "track"
     assert report["active_color"] == "blue"
     assert report["colors"]["blue"]["live"] is True
@@ -161,22 +214,38 @@ def test_describe_status_when_no_deployment_serves_the_live_colour() -> None:
 def test_describe_status_when_the_idle_colour_runs_an_unswitched_image() -> None:
     deps = [dep("blue", image="r/web:3"), dep("green", image="r/web:2")]
     report = describe_status(svc({"app": "web", "version": "green"}), deps, state(), [], None, NOW)
-    assert report["notes"] == ["blue runs r/web:3, not the previous live image r/web:1: a release did not switch "
-                               "(it failed or was interrupted)"]
+    assert report["notes"] == [
+        "blue runs r/web:3, not the previous live image r/web:1: a release did not switch "
+        "(it failed or was interrupted)"
+    ]
 
 
 def test_describe_status_with_a_release_in_progress() -> None:
     held = lease(renew=micro(NOW - timedelta(seconds=5)), acquire=micro(NOW - timedelta(seconds=30)))
-    report = describe_status(svc({"app": "web", "version": "green"}), [dep("blue"), dep("green", image="r/web:2")],
-                             state(), [], held, NOW)
-    assert report["lock"] is not None and report["lock"].startswith("github:org/repo/actions/runs/7#1 (since ")
+    report = describe_status(
+        svc({"app": "web", "version": "green"}),
+        [dep("blue"), dep("green", image="r/web:2")],
+        state(),
+        [],
+        held,
+        NOW,
+    )
+    assert report["lock"] is not None and report["lock"].startswith(
+        "github:org/repo/actions/runs/7#1 (since "
+    )
     assert report["notes"] == [f"a release is in progress: lease/bluegreen-web held by {report['lock']}"]
 
 
 def test_describe_status_with_an_expired_lease() -> None:
     stale = lease(renew=micro(NOW - timedelta(hours=1)))
-    report = describe_status(svc({"app": "web", "version": "green"}), [dep("blue"), dep("green", image="r/web:2")],
-                             state(), [], stale, NOW)
+    report = describe_status(
+        svc({"app": "web", "version": "green"}),
+        [dep("blue"), dep("green", image="r/web:2")],
+        state(),
+        [],
+        stale,
+        NOW,
+    )
     assert report["lock"] is None
     assert report["notes"] == []
 
@@ -186,9 +255,14 @@ def test_describe_status_with_an_expired_lease() -> None:
 
 def test_format_status_lines() -> None:
     held = lease(renew=micro(NOW), acquire="2024-05-01T11:59:00.000000Z")
-    report = describe_status(svc({"app": "web", "version": "green"}),
-                             [dep("blue", replicas=0, ready=0), dep("green", image="r/web:2")],
-                             state(), [PREVIEW], held, NOW)
+    report = describe_status(
+        svc({"app": "web", "version": "green"}),
+        [dep("blue", replicas=0, ready=0), dep("green", image="r/web:2")],
+        state(),
+        [PREVIEW],
+        held,
+        NOW,
+    )
     lines = format_status(report)
     assert lines == [
         "service/web (namespace default): live colour green (selector app=web,version=green)",
@@ -213,7 +287,12 @@ def test_format_status_with_nothing_known() -> None:
 
 @pytest.mark.parametrize("image", [None, ""])
 def test_format_status_history_entry_without_image(image: str | None) -> None:
-    report = describe_status(svc({"app": "web", "version": "blue"}), [dep("blue")],
-                             st.ReleaseState(active_color="blue", history=(st.HistoryEntry("t", "deploy", "blue", image),)),
-                             [], None, NOW)
+    report = describe_status(
+        svc({"app": "web", "version": "blue"}),
+        [dep("blue")],
+        st.ReleaseState(active_color="blue", history=(st.HistoryEntry("t", "deploy", "blue", image),)),
+        [],
+        None,
+        NOW,
+    )
     assert format_status(report)[-1] == "    t  deploy   blue  "

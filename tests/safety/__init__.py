@@ -64,9 +64,13 @@ def live_pods(sim: SimCluster, service: str = WEB) -> tuple[dict[str, str], list
     """The live Service's selector and the pods it selects now."""
     selector = dict(sim.get("services", NS, service)["spec"].get("selector") or {})
     items, _ = sim.store.list("pods", NS)
-    pods = [p for p in items
-            if selector and all((p["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())
-            and not p["metadata"].get("deletionTimestamp")]
+    pods = [
+        p
+        for p in items
+        if selector
+        and all((p["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())
+        and not p["metadata"].get("deletionTimestamp")
+    ]
     return selector, pods
 
 
@@ -89,8 +93,13 @@ def lease_holder(sim: SimCluster, service: str = WEB) -> str | None:
     return (lease.get("spec") or {}).get("holderIdentity")
 
 
-def nth_match(log: list[RequestRecord], method: str, path: str,
-              pred: Callable[[RequestRecord], bool] = lambda r: True, nth: int = 0) -> int:
+def nth_match(
+    log: list[RequestRecord],
+    method: str,
+    path: str,
+    pred: Callable[[RequestRecord], bool] = lambda r: True,
+    nth: int = 0,
+) -> int:
     """How many requests a fault (method, path regex) must skip (`after=`) to hit the nth request that
     also satisfies ``pred`` in a reference run's log."""
     rx = re.compile(path)

@@ -31,10 +31,16 @@ def deployment_without_colour_label(sim: SimCluster, tmp: Path) -> list[str]:
     # The Service selects version=blue, but the live Deployment's pods carry only app=web.
     dep = sim.get("deployments", NS, "web-blue")
     sim.delete("deployments", NS, "web-blue")
-    dep = {"apiVersion": "apps/v1", "kind": "Deployment",
-           "metadata": {"name": "web", "namespace": NS, "labels": {"app": WEB}},
-           "spec": {**dep["spec"], "selector": {"matchLabels": {"app": WEB}},
-                    "template": {**dep["spec"]["template"], "metadata": {"labels": {"app": WEB}}}}}
+    dep = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": NS, "labels": {"app": WEB}},
+        "spec": {
+            **dep["spec"],
+            "selector": {"matchLabels": {"app": WEB}},
+            "template": {**dep["spec"]["template"], "metadata": {"labels": {"app": WEB}}},
+        },
+    }
     sim.apply(dep)
     return []
 
@@ -48,7 +54,10 @@ def service_selects_other_colour(sim: SimCluster, tmp: Path) -> list[str]:
         else:
             sim.delete(kind, NS, name)
             obj = copy.deepcopy(obj)
-            for labels in (obj["spec"]["selector"]["matchLabels"], obj["spec"]["template"]["metadata"]["labels"]):
+            for labels in (
+                obj["spec"]["selector"]["matchLabels"],
+                obj["spec"]["template"]["metadata"]["labels"],
+            ):
                 labels["version"] = "v1"
             obj["metadata"] = {"name": "web-v1", "namespace": NS, "labels": {"app": WEB}}
             obj.pop("status", None)
@@ -58,9 +67,12 @@ def service_selects_other_colour(sim: SimCluster, tmp: Path) -> list[str]:
 
 def two_live_deployments(sim: SimCluster, tmp: Path) -> list[str]:
     dep = sim.get("deployments", NS, "web-blue")
-    twin = {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "web-blue-canary", "namespace": NS, "labels": dict(dep["metadata"]["labels"])},
-            "spec": copy.deepcopy(dep["spec"])}
+    twin = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web-blue-canary", "namespace": NS, "labels": dict(dep["metadata"]["labels"])},
+        "spec": copy.deepcopy(dep["spec"]),
+    }
     twin["spec"]["replicas"] = 1
     sim.apply(twin)
     return []
@@ -99,6 +111,7 @@ def kubeconfig_file(text: str | None) -> Setup:
         if text is not None:
             p.write_text(text)
         return ["--kubeconfig", str(p)]
+
     return setup
 
 
@@ -118,21 +131,40 @@ CASES: list[tuple[str, Setup, list[str], str]] = [
     ("invalid-colour-label", nothing, ["--image", V2, "--color-label", "Not A Label!"], "--color-label"),
     ("two-deployments-match", two_live_deployments, ["--image", V2], "--service"),
     ("unknown-container", nothing, ["--image", V2, "--container", "sidecar"], "--container"),
-    ("manifest-not-a-deployment", manifest("apiVersion: v1\nkind: Service\nmetadata: {name: web}\n"),
-     ["--image", V2], "--manifest"),
+    (
+        "manifest-not-a-deployment",
+        manifest("apiVersion: v1\nkind: Service\nmetadata: {name: web}\n"),
+        ["--image", V2],
+        "--manifest",
+    ),
     ("manifest-selector-mismatch", manifest(DEPLOYMENT_YAML % "api"), ["--image", V2], "--manifest"),
     ("manifest-garbage", manifest("kind: Deployment\n  spec: [unclosed\n"), ["--image", V2], "--manifest"),
     ("manifest-missing", nothing, ["--image", V2, "--manifest", "/nonexistent/deploy.yaml"], "--manifest"),
     ("kubeconfig-missing", kubeconfig_file(None), ["--image", V2], "--kubeconfig"),
-    ("kubeconfig-garbage", kubeconfig_file("::: not yaml [\n\tcurrent-context: {"), ["--image", V2], "--kubeconfig"),
+    (
+        "kubeconfig-garbage",
+        kubeconfig_file("::: not yaml [\n\tcurrent-context: {"),
+        ["--image", V2],
+        "--kubeconfig",
+    ),
     ("kubeconfig-not-a-kubeconfig", kubeconfig_file("- just\n- a list\n"), ["--image", V2], "--kubeconfig"),
     ("negative-timeout", nothing, ["--image", V2, "--timeout", "-5"], "--timeout"),
     ("zero-timeout", nothing, ["--image", V2, "--timeout", "0"], "--timeout"),
     ("absurd-timeout", nothing, ["--image", V2, "--timeout", "1e9"], "--timeout"),
     ("nan-timeout", nothing, ["--image", V2, "--timeout", "nan"], "--timeout"),
     ("short-lock", nothing, ["--image", V2, "--lock-duration", "2"], "--lock-duration"),
-    ("smoke-file-invalid-yaml", smoke_file("- path: /healthz\n  status: [200\n"), ["--image", V2], "--smoke-file"),
-    ("smoke-file-unknown-key", smoke_file("- path: /healthz\n  expect: 200\n"), ["--image", V2], "--smoke-file"),
+    (
+        "smoke-file-invalid-yaml",
+        smoke_file("- path: /healthz\n  status: [200\n"),
+        ["--image", V2],
+        "--smoke-file",
+    ),
+    (
+        "smoke-file-unknown-key",
+        smoke_file("- path: /healthz\n  expect: 200\n"),
+        ["--image", V2],
+        "--smoke-file",
+    ),
     ("smoke-file-not-a-list", smoke_file("path: /healthz\n"), ["--image", V2], "--smoke-file"),
     ("smoke-path-relative", nothing, ["--image", V2, "--smoke-path", "healthz"], "--smoke-path"),
     ("preview-equals-service", nothing, ["--image", V2, "--preview-service", WEB], "--preview-service"),
@@ -150,12 +182,16 @@ def params(known: dict[str, str], only: set[str] | None = None) -> list[Any]:
     out = []
     for case_id, setup, args, flag in CASES:
         reason = known.get(case_id) if only is None or case_id in only else None
-        marks = [pytest.mark.xfail(reason=f"BUG: {reason.removeprefix('BUG: ')}", strict=True)] if reason else []
+        marks = (
+            [pytest.mark.xfail(reason=f"BUG: {reason.removeprefix('BUG: ')}", strict=True)] if reason else []
+        )
         out.append(pytest.param(setup, args, flag, marks=marks, id=case_id))
     return out
 
 
-def run_case(sim: SimCluster, kubeconfig: Path, tmp_path: Path, setup: Setup, args: list[str]) -> tuple[Any, str]:
+def run_case(
+    sim: SimCluster, kubeconfig: Path, tmp_path: Path, setup: Setup, args: list[str]
+) -> tuple[Any, str]:
     sim.seed_app()
     extra = setup(sim, tmp_path)
     sim.wait_idle()
@@ -164,14 +200,15 @@ def run_case(sim: SimCluster, kubeconfig: Path, tmp_path: Path, setup: Setup, ar
     if "--kubeconfig" in extra:
         # run_cli always passes the good kubeconfig; these cases pass the user's broken one instead.
         i = extra.index("--kubeconfig")
-        argv = ["deploy", "--service", WEB, *args, *extra[:i], *extra[i + 2:]]
+        argv = ["deploy", "--service", WEB, *args, *extra[:i], *extra[i + 2 :]]
         return _run_with_kubeconfig(kubeconfig, Path(extra[i + 1]), argv), before
     return run_cli(kubeconfig, "deploy", "--service", WEB, *args, *extra), before
 
 
 @pytest.mark.parametrize(("setup", "args", "flag"), params(NO_FIX, only=CRASHES))
-def test_bad_input_exits_2_names_the_flag_and_writes_nothing(sim: SimCluster, kubeconfig: Path, tmp_path: Path,
-                                                              setup: Setup, args: list[str], flag: str) -> None:
+def test_bad_input_exits_2_names_the_flag_and_writes_nothing(
+    sim: SimCluster, kubeconfig: Path, tmp_path: Path, setup: Setup, args: list[str], flag: str
+) -> None:
     result, before = run_case(sim, kubeconfig, tmp_path, setup, args)
     assert result.exit_code == 2, result.log
     assert sim.write_requests() == [], [f"{r.method} {r.path}" for r in sim.write_requests()]
@@ -185,8 +222,9 @@ def test_bad_input_exits_2_names_the_flag_and_writes_nothing(sim: SimCluster, ku
 
 
 @pytest.mark.parametrize(("setup", "args", "flag"), params(NO_FIX))
-def test_the_line_also_names_the_fix(sim: SimCluster, kubeconfig: Path, tmp_path: Path, setup: Setup,
-                                     args: list[str], flag: str) -> None:
+def test_the_line_also_names_the_fix(
+    sim: SimCluster, kubeconfig: Path, tmp_path: Path, setup: Setup, args: list[str], flag: str
+) -> None:
     result, _ = run_case(sim, kubeconfig, tmp_path, setup, args)
     (line,) = error_lines(result.log)
     assert line.startswith(f"{flag}:"), line
@@ -204,14 +242,19 @@ def _run_with_kubeconfig(good: Path, bad: Path, argv: list[str]) -> Any:
 
     out = good.parent / "outputs.env"
     out.unlink(missing_ok=True)
-    result = CliRunner().invoke(cli, [*argv, "--kubeconfig", str(bad), "--output-file", str(out)],
-                                env={"GITHUB_OUTPUT": None, "GITHUB_STEP_SUMMARY": None,
-                                     "GITHUB_ACTIONS": None}, catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli,
+        [*argv, "--kubeconfig", str(bad), "--output-file", str(out)],
+        env={"GITHUB_OUTPUT": None, "GITHUB_STEP_SUMMARY": None, "GITHUB_ACTIONS": None},
+        catch_exceptions=False,
+    )
     return CliResult(result.exit_code, result.stdout, result.stderr, read_dotenv(out))
 
 
 @pytest.mark.parametrize("command", ["rollback", "status"])
-def test_other_commands_reject_bad_input_the_same_way(sim: SimCluster, kubeconfig: Path, command: str) -> None:
+def test_other_commands_reject_bad_input_the_same_way(
+    sim: SimCluster, kubeconfig: Path, command: str
+) -> None:
     sim.seed_app()
     sim.clear_requests()
     result = run_cli(kubeconfig, command, "--service", "shop")

@@ -65,8 +65,10 @@ def watch_invariant(sim: SimCluster) -> list[str]:
         if selector.get("version") not in ("blue", "green"):
             violations.append(f"before {rec.method} {rec.path}: live selector {selector}")
         elif not pods or not all(pod_ready(p) for p in pods):
-            violations.append(f"before {rec.method} {rec.path}: live {selector} selects "
-                              f"{[(p['metadata']['name'], pod_ready(p)) for p in pods]}")
+            violations.append(
+                f"before {rec.method} {rec.path}: live {selector} selects "
+                f"{[(p['metadata']['name'], pod_ready(p)) for p in pods]}"
+            )
 
     sim.on_request(check)
     return violations
@@ -100,10 +102,32 @@ def test_kill_9_at_each_step_then_rerun(sim: SimCluster, kubeconfig: Path, step:
     violations = watch_invariant(sim)
     proc: list[subprocess.Popen[str]] = []
     killed = kill_at(sim, STEPS[step], proc)
-    proc.append(subprocess.Popen(
-        [sys.executable, "-m", "bluegreen", "deploy", "--service", WEB, "--image", V2, "--smoke-path", "/healthz",
-         "--after-switch", "scale-to-zero", "--lock-duration", "10", "--kubeconfig", str(kubeconfig)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env()))
+    proc.append(
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bluegreen",
+                "deploy",
+                "--service",
+                WEB,
+                "--image",
+                V2,
+                "--smoke-path",
+                "/healthz",
+                "--after-switch",
+                "scale-to-zero",
+                "--lock-duration",
+                "10",
+                "--kubeconfig",
+                str(kubeconfig),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env(),
+        )
+    )
     _out, err = proc[0].communicate(timeout=60)
     assert killed, f"the run ended before {step}: exit {proc[0].returncode}\n{err}"
     assert proc[0].returncode == -signal.SIGKILL
@@ -122,8 +146,18 @@ def test_kill_9_at_each_step_then_rerun(sim: SimCluster, kubeconfig: Path, step:
     if lease_holder(sim):
         expire_lease(sim)
 
-    again = run_cli(kubeconfig, "deploy", "--service", WEB, "--image", V2, "--smoke-path", "/healthz",
-                    "--after-switch", "scale-to-zero")
+    again = run_cli(
+        kubeconfig,
+        "deploy",
+        "--service",
+        WEB,
+        "--image",
+        V2,
+        "--smoke-path",
+        "/healthz",
+        "--after-switch",
+        "scale-to-zero",
+    )
     assert again.exit_code == 0, again.log
     assert again.outputs["RESULT"] in ("deployed", "unchanged")
     svc = sim.get("services", NS, WEB)
@@ -148,10 +182,30 @@ def test_rerun_after_a_crash_past_the_switch_finishes_the_release(sim: SimCluste
     sim.seed_app()
     proc: list[subprocess.Popen[str]] = []
     killed = kill_at(sim, STEPS["verify-endpoints"], proc)
-    proc.append(subprocess.Popen(
-        [sys.executable, "-m", "bluegreen", "deploy", "--service", WEB, "--image", V2,
-         "--after-switch", "scale-to-zero", "--lock-duration", "10", "--kubeconfig", str(kubeconfig)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env()))
+    proc.append(
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bluegreen",
+                "deploy",
+                "--service",
+                WEB,
+                "--image",
+                V2,
+                "--after-switch",
+                "scale-to-zero",
+                "--lock-duration",
+                "10",
+                "--kubeconfig",
+                str(kubeconfig),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env(),
+        )
+    )
     proc[0].communicate(timeout=60)
     assert killed
     expire_lease(sim)

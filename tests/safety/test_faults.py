@@ -39,8 +39,19 @@ from tests.safety import (
     nth_match,
 )
 
-RELEASE = ("deploy", "--service", WEB, "--image", V2, "--smoke-path", "/healthz",
-           "--after-switch", "scale-to-zero", "--lock-duration", "30")
+RELEASE = (
+    "deploy",
+    "--service",
+    WEB,
+    "--image",
+    V2,
+    "--smoke-path",
+    "/healthz",
+    "--after-switch",
+    "scale-to-zero",
+    "--lock-duration",
+    "30",
+)
 
 
 @dataclass(frozen=True)
@@ -145,15 +156,24 @@ def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 def via_live_service(sim: SimCluster) -> dict[str, str]:
     """What a client of the live Service gets now (through the API server proxy, as the admin)."""
-    resp = requests.get(f"{sim.url}/api/v1/namespaces/{NS}/services/{WEB}:http/proxy/",
-                        headers={"Authorization": f"Bearer {sim.admin_token}"}, timeout=5)
+    resp = requests.get(
+        f"{sim.url}/api/v1/namespaces/{NS}/services/{WEB}:http/proxy/",
+        headers={"Authorization": f"Bearer {sim.admin_token}"},
+        timeout=5,
+    )
     assert resp.status_code == 200, resp.text
     return dict(json.loads(resp.text))
 
 
 @pytest.mark.parametrize(("step", "fault"), list(cells()))
-def test_fault_at_each_step(sim: SimCluster, kubeconfig: Path, reference_log: list[RequestRecord],
-                            waits: list[float], step: str, fault: str) -> None:
+def test_fault_at_each_step(
+    sim: SimCluster,
+    kubeconfig: Path,
+    reference_log: list[RequestRecord],
+    waits: list[float],
+    step: str,
+    fault: str,
+) -> None:
     sim.seed_app()
     before = live_view(sim)
     s = STEPS[step]
@@ -196,8 +216,9 @@ def test_fault_at_each_step(sim: SimCluster, kubeconfig: Path, reference_log: li
     assert via_live_service(sim)["image"] == V3
 
 
-def test_persistent_failure_gives_up_after_bounded_retries(sim: SimCluster, kubeconfig: Path,
-                                                          waits: list[float]) -> None:
+def test_persistent_failure_gives_up_after_bounded_retries(
+    sim: SimCluster, kubeconfig: Path, waits: list[float]
+) -> None:
     sim.seed_app()
     before = live_view(sim)
     sim.faults.add(method="PATCH", path=r"/services/web$", status=503, count=None)
@@ -206,7 +227,7 @@ def test_persistent_failure_gives_up_after_bounded_retries(sim: SimCluster, kube
     patches = [r for r in sim.requests if r.method == "PATCH" and r.path.endswith("/services/web")]
     assert len(patches) == bluegreen.kube.Kube.attempts
     # Capped exponential backoff: each wait at most twice the one before (plus jitter), never above the cap.
-    switch_waits = waits[-(len(patches) - 1):]
+    switch_waits = waits[-(len(patches) - 1) :]
     assert all(w <= bluegreen.kube.Kube.max_backoff * 1.2 for w in switch_waits)
     assert all(b <= a * 2 * 1.5 + 1e-9 for a, b in zip(switch_waits, switch_waits[1:], strict=False))
     assert "kept failing" in result.log and "PATCH" in result.log

@@ -23,10 +23,20 @@ def stamp(t: datetime) -> str:
 def hold_lease(sim: SimCluster, *, holder: str = OTHER, age: float = 1.0, duration: int = 60) -> str:
     """A Lease as another run holds it; returns its acquireTime."""
     acquired = stamp(datetime.now(UTC) - timedelta(seconds=age + 5))
-    sim.apply({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-               "metadata": {"name": f"bluegreen-{WEB}", "namespace": NS},
-               "spec": {"holderIdentity": holder, "leaseDurationSeconds": duration, "acquireTime": acquired,
-                        "renewTime": stamp(datetime.now(UTC) - timedelta(seconds=age)), "leaseTransitions": 3}})
+    sim.apply(
+        {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": f"bluegreen-{WEB}", "namespace": NS},
+            "spec": {
+                "holderIdentity": holder,
+                "leaseDurationSeconds": duration,
+                "acquireTime": acquired,
+                "renewTime": stamp(datetime.now(UTC) - timedelta(seconds=age)),
+                "leaseTransitions": 3,
+            },
+        }
+    )
     return acquired
 
 
@@ -117,10 +127,26 @@ def test_two_concurrent_deploys_at_most_one_switches(sim: SimCluster, kubeconfig
         # The first run holds the lease and is creating its new colour (a request it waits for): run a
         # whole second deploy now, to its end.
         if rec.method == "POST" and rec.resource == "deployments" and not second:
-            second.append(subprocess.run(
-                [sys.executable, "-m", "bluegreen", "deploy", "--service", WEB, "--image", V3,
-                 "--kubeconfig", str(kubeconfig)],
-                capture_output=True, text=True, timeout=60, env=subprocess_env()))
+            second.append(
+                subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "bluegreen",
+                        "deploy",
+                        "--service",
+                        WEB,
+                        "--image",
+                        V3,
+                        "--kubeconfig",
+                        str(kubeconfig),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                    env=subprocess_env(),
+                )
+            )
 
     sim.on_request(start_second)
     mark = len(sim.requests)
@@ -130,7 +156,9 @@ def test_two_concurrent_deploys_at_most_one_switches(sim: SimCluster, kubeconfig
     assert first.exit_code == 0, first.log
     assert other.returncode == 4, other.stderr
     assert "is held by" in other.stderr
-    switches = [r for r in sim.requests[mark:] if r.method == "PATCH" and r.resource == "services" and r.name == WEB]
+    switches = [
+        r for r in sim.requests[mark:] if r.method == "PATCH" and r.resource == "services" and r.name == WEB
+    ]
     assert len(switches) == 1
     assert assert_live_serves_ready(sim)["version"] == "green"
     assert sim.get("services", NS, WEB)["metadata"]["annotations"]["bluegreen.dev/active-image"] == V2
@@ -148,7 +176,9 @@ def test_two_jobs_of_one_workflow_run_do_not_share_the_lock(sim: SimCluster, kub
     sim.seed_app()
     job = {"GITHUB_RUN_ID": "77", "GITHUB_RUN_ATTEMPT": "1", "GITHUB_REPOSITORY": "shop/web"}
     hold_lease(sim, holder=holder_identity({**job, "GITHUB_JOB": "deploy-eu"}))
-    result = run_cli(kubeconfig, "deploy", "--service", WEB, "--image", V2, env={**job, "GITHUB_JOB": "deploy-us"})
+    result = run_cli(
+        kubeconfig, "deploy", "--service", WEB, "--image", V2, env={**job, "GITHUB_JOB": "deploy-us"}
+    )
     assert result.exit_code == 4, result.log
 
 

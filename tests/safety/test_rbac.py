@@ -36,7 +36,13 @@ def role_rules() -> Rules:
 
 
 def permissions(rules: Rules) -> set[tuple[str, str, str]]:
-    return {(g, r, v) for rule in rules for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
+    return {
+        (g, r, v)
+        for rule in rules
+        for g in rule["apiGroups"]
+        for r in rule["resources"]
+        for v in rule["verbs"]
+    }
 
 
 def without(rules: Rules, resource: str, verb: str) -> Rules:
@@ -94,10 +100,10 @@ SMOKE = ("--smoke-path", "/healthz")
 
 # Every path of the engine, in an order where each one leaves the cluster ready for the next.
 FULL_TOUR: list[tuple[tuple[str, ...], int]] = [
-    (deploy(V2, *SMOKE), 0),                                   # adoption, first green, preview, lease create
-    (ROLLBACK, 0),                                             # back to a running colour
+    (deploy(V2, *SMOKE), 0),  # adoption, first green, preview, lease create
+    (ROLLBACK, 0),  # back to a running colour
     (deploy(V3, *SMOKE, "--after-switch", "scale-to-zero"), 0),  # update in place, scale the old one to 0
-    (ROLLBACK, 0),                                             # scale it back up
+    (ROLLBACK, 0),  # scale it back up
     (STATUS, 0),
     (deploy("registry.example/web:4.0-crashloop", "--on-failure", "delete"), 1),  # logs, delete
     (deploy("registry.example/web:5.0", "--after-switch", "delete"), 0),
@@ -108,7 +114,11 @@ def test_the_manifest_is_namespaced_and_has_no_wildcards() -> None:
     kinds = sorted(d["kind"] for d in manifests())
     assert kinds == ["Role", "RoleBinding", "ServiceAccount"]
     binding = next(d for d in manifests() if d["kind"] == "RoleBinding")
-    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "bluegreen"}
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": "bluegreen",
+    }
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "bluegreen", "namespace": "default"}]
     for rule in role_rules():
         for key in ("apiGroups", "resources", "verbs"):
@@ -205,8 +215,9 @@ def test_every_permission_has_a_path_that_needs_it() -> None:
 
 
 @pytest.mark.parametrize(("resource", "verb"), removals())
-def test_removing_one_permission_fails_clearly_before_the_switch(make_cluster: Any, resource: str,
-                                                                 verb: str) -> None:
+def test_removing_one_permission_fails_clearly_before_the_switch(
+    make_cluster: Any, resource: str, verb: str
+) -> None:
     c = make_cluster(without(role_rules(), resource, verb))
     scenario = NEEDED_BY[(resource, verb)]
     seen: list[str] = []
@@ -232,8 +243,15 @@ def test_missing_permission_after_the_switch_does_not_claim_live_untouched(make_
 
 def test_status_needs_only_read_access(make_cluster: Any) -> None:
     """A read-only account (get/list only) can run status: the documented way to look before acting."""
-    reader = [r for r in ({**rule, "verbs": [v for v in rule["verbs"] if v in ("get", "list")]}
-                          for rule in role_rules() if rule["resources"] != ["services/proxy"]) if r["verbs"]]
+    reader = [
+        r
+        for r in (
+            {**rule, "verbs": [v for v in rule["verbs"] if v in ("get", "list")]}
+            for rule in role_rules()
+            if rule["resources"] != ["services/proxy"]
+        )
+        if r["verbs"]
+    ]
     c = make_cluster(reader)
     result = run_cli(c.bot, *STATUS)
     assert result.exit_code == 0, result.log

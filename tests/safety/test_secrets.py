@@ -34,7 +34,9 @@ def token_kubeconfig(sim: SimCluster, tmp: Path, token: str = TOKEN) -> Path:
 
 @pytest.mark.parametrize("debug", [False, True], ids=["plain", "debug"])
 @pytest.mark.parametrize("command", ["deploy", "rollback", "status"])
-def test_token_absent_from_every_output(rbac_sim: SimCluster, tmp_path: Path, command: str, debug: bool) -> None:
+def test_token_absent_from_every_output(
+    rbac_sim: SimCluster, tmp_path: Path, command: str, debug: bool
+) -> None:
     sim = rbac_sim
     sim.add_token(TOKEN, USER, groups=("system:masters",))
     sim.seed_app()
@@ -48,7 +50,9 @@ def test_token_absent_from_every_output(rbac_sim: SimCluster, tmp_path: Path, co
 
 
 @pytest.mark.parametrize("debug", [False, True], ids=["plain", "debug"])
-def test_bad_token_401_is_reported_without_the_token(rbac_sim: SimCluster, tmp_path: Path, debug: bool) -> None:
+def test_bad_token_401_is_reported_without_the_token(
+    rbac_sim: SimCluster, tmp_path: Path, debug: bool
+) -> None:
     sim = rbac_sim
     sim.seed_app()
     kc = token_kubeconfig(sim, tmp_path)  # TOKEN is not known to the cluster
@@ -59,7 +63,9 @@ def test_bad_token_401_is_reported_without_the_token(rbac_sim: SimCluster, tmp_p
 
 
 @pytest.mark.parametrize("debug", [False, True], ids=["plain", "debug"])
-def test_forbidden_403_is_reported_without_the_token(rbac_sim: SimCluster, tmp_path: Path, debug: bool) -> None:
+def test_forbidden_403_is_reported_without_the_token(
+    rbac_sim: SimCluster, tmp_path: Path, debug: bool
+) -> None:
     sim = rbac_sim
     sim.add_token(TOKEN, USER)  # no grants at all
     sim.seed_app()
@@ -83,7 +89,9 @@ def test_github_masks_the_token_before_anything_else(rbac_sim: SimCluster, tmp_p
     assert result.stderr.count(TOKEN) == 1 and TOKEN not in result.stdout
 
 
-def test_github_masks_the_token_even_when_the_first_request_fails(rbac_sim: SimCluster, tmp_path: Path) -> None:
+def test_github_masks_the_token_even_when_the_first_request_fails(
+    rbac_sim: SimCluster, tmp_path: Path
+) -> None:
     sim = rbac_sim
     sim.seed_app()
     kc = token_kubeconfig(sim, tmp_path)  # unknown token: 401
@@ -92,12 +100,17 @@ def test_github_masks_the_token_even_when_the_first_request_fails(rbac_sim: SimC
     assert result.stderr.splitlines()[0] == f"::add-mask::{TOKEN}"
 
 
-def echo_headers(pod: dict[str, Any], method: str, path: str, query: str, headers: Mapping[str, str],
-                 body: bytes) -> tuple[int, dict[str, str], bytes]:
+def echo_headers(
+    pod: dict[str, Any], method: str, path: str, query: str, headers: Mapping[str, str], body: bytes
+) -> tuple[int, dict[str, str], bytes]:
     """An app that answers 500 with every request header it received, as a debugging page might."""
     if path in ("/healthz", "/readyz"):
         return 200, {"Content-Type": "text/plain"}, b"ok"
-    return 500, {"Content-Type": "application/json"}, json.dumps({"error": "boom", "headers": dict(headers)}).encode()
+    return (
+        500,
+        {"Content-Type": "application/json"},
+        json.dumps({"error": "boom", "headers": dict(headers)}).encode(),
+    )
 
 
 def test_smoke_failure_never_echoes_the_credentials(rbac_sim: SimCluster, tmp_path: Path) -> None:
@@ -108,8 +121,17 @@ def test_smoke_failure_never_echoes_the_credentials(rbac_sim: SimCluster, tmp_pa
     kc = token_kubeconfig(sim, tmp_path)
     smoke = tmp_path / "smoke.yaml"
     smoke.write_text("- path: /api\n  headers: {X-Request-Source: bluegreen-smoke}\n")
-    result = run_cli(kc, "deploy", "--service", WEB, "--image", "registry.example/web:2.0-echo",
-                     "--smoke-file", str(smoke), "--debug")
+    result = run_cli(
+        kc,
+        "deploy",
+        "--service",
+        WEB,
+        "--image",
+        "registry.example/web:2.0-echo",
+        "--smoke-file",
+        str(smoke),
+        "--debug",
+    )
     assert result.exit_code == 1, result.log
     assert "smoke checks failed" in result.log
     assert "boom" in result.log, "the app's answer is shown (that is how a user debugs it)"
@@ -125,8 +147,10 @@ def test_smoke_command_sees_the_preview_but_not_the_token(rbac_sim: SimCluster, 
     sim.add_token(TOKEN, USER, groups=("system:masters",))
     sim.seed_app()
     kc = token_kubeconfig(sim, tmp_path)
-    cmd = "env; echo URL=$BLUEGREEN_PREVIEW_URL; python -c \"import os,urllib.request;" \
-          "print(urllib.request.urlopen(os.environ['BLUEGREEN_PREVIEW_URL']+'/').read())\""
+    cmd = (
+        'env; echo URL=$BLUEGREEN_PREVIEW_URL; python -c "import os,urllib.request;'
+        "print(urllib.request.urlopen(os.environ['BLUEGREEN_PREVIEW_URL']+'/').read())\""
+    )
     result = run_cli(kc, "deploy", "--service", WEB, "--image", V2, "--smoke-command", cmd, "--debug")
     assert result.exit_code == 0, result.log
     assert "URL=http://127.0.0.1:" in result.log

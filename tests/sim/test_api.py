@@ -18,16 +18,31 @@ def api(kubeconfig: Path) -> client.ApiClient:
     return config.new_client_from_config(config_file=str(kubeconfig))
 
 
-def deployment(name: str = "app", labels: dict[str, str] | None = None, selector: dict[str, str] | None = None,
-               image: str = "registry.example/app:1.0", replicas: int = 1) -> dict[str, Any]:
+def deployment(
+    name: str = "app",
+    labels: dict[str, str] | None = None,
+    selector: dict[str, str] | None = None,
+    image: str = "registry.example/app:1.0",
+    replicas: int = 1,
+) -> dict[str, Any]:
     labels = labels or {"app": name}
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment",
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
         "metadata": {"name": name, "labels": dict(labels)},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": selector or dict(labels)},
-                 "template": {"metadata": {"labels": dict(labels)},
-                              "spec": {"containers": [{"name": "main", "image": image},
-                                                      {"name": "side", "image": "registry.example/side:1"}]}}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": selector or dict(labels)},
+            "template": {
+                "metadata": {"labels": dict(labels)},
+                "spec": {
+                    "containers": [
+                        {"name": "main", "image": image},
+                        {"name": "side", "image": "registry.example/side:1"},
+                    ]
+                },
+            },
+        },
     }
 
 
@@ -59,8 +74,10 @@ def test_create_returns_201_with_server_fields_and_defaults(apps_api: client.App
 
 
 def test_service_defaults_and_cluster_ip_kept_on_replace(core: client.CoreV1Api) -> None:
-    svc = core.create_namespaced_service("default", {
-        "metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}})
+    svc = core.create_namespaced_service(
+        "default",
+        {"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}},
+    )
     assert svc.spec.type == "ClusterIP" and svc.spec.cluster_ip
     assert svc.spec.ports[0].target_port == 80 and svc.spec.ports[0].protocol == "TCP"
     body = core.api_client.sanitize_for_serialization(svc)
@@ -95,7 +112,8 @@ def test_get_missing_is_404_with_real_status(apps_api: client.AppsV1Api) -> None
 
 
 def test_list_filters_by_label_and_field_selector_and_carries_list_metadata(
-        apps_api: client.AppsV1Api, sim: SimCluster) -> None:
+    apps_api: client.AppsV1Api, sim: SimCluster
+) -> None:
     apps_api.create_namespaced_deployment("default", deployment("a", {"app": "a", "tier": "web"}))
     apps_api.create_namespaced_deployment("default", deployment("b", {"app": "b", "tier": "db"}))
     sim.store.create("namespaces", {"metadata": {"name": "other"}})
@@ -126,21 +144,26 @@ def test_replace_with_stale_resource_version_is_409_conflict(apps_api: client.Ap
     assert e.value.status == 409
     assert status_of(e.value)["message"] == (
         'Operation cannot be fulfilled on deployments.apps "app": the object has been modified; '
-        "please apply your changes to the latest version and try again")
+        "please apply your changes to the latest version and try again"
+    )
 
 
 def test_patch_carrying_a_stale_resource_version_is_409(apps_api: client.AppsV1Api) -> None:
     first = apps_api.create_namespaced_deployment("default", deployment())
     apps_api.patch_namespaced_deployment("app", "default", {"spec": {"replicas": 2}})
     with pytest.raises(ApiException) as e:
-        apps_api.patch_namespaced_deployment("app", "default", {
-            "metadata": {"resourceVersion": first.metadata.resource_version}, "spec": {"replicas": 5}})
+        apps_api.patch_namespaced_deployment(
+            "app",
+            "default",
+            {"metadata": {"resourceVersion": first.metadata.resource_version}, "spec": {"replicas": 5}},
+        )
     assert e.value.status == 409 and status_of(e.value)["reason"] == "Conflict"
     assert apps_api.read_namespaced_deployment("app", "default").spec.replicas == 2
 
 
-def test_patch_without_resource_version_survives_a_concurrent_write(apps_api: client.AppsV1Api, sim: SimCluster,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_patch_without_resource_version_survives_a_concurrent_write(
+    apps_api: client.AppsV1Api, sim: SimCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
     apps_api.create_namespaced_deployment("default", deployment())
     real_update = sim.store.update
     interfered: list[bool] = []
@@ -164,35 +187,44 @@ def test_selector_not_matching_template_is_422_with_real_wording(apps_api: clien
         apps_api.create_namespaced_deployment("default", bad)
     st = status_of(e.value)
     assert e.value.status == 422 and st["reason"] == "Invalid"
-    assert st["message"] == ('Deployment.apps "app" is invalid: spec.template.metadata.labels: Invalid value: '
-                             'map[string]string{"app":"app"}: `selector` does not match template `labels`')
+    assert st["message"] == (
+        'Deployment.apps "app" is invalid: spec.template.metadata.labels: Invalid value: '
+        'map[string]string{"app":"app"}: `selector` does not match template `labels`'
+    )
     assert st["details"]["causes"][0]["field"] == "spec.template.metadata.labels"
 
 
 def test_selector_is_immutable(apps_api: client.AppsV1Api) -> None:
     apps_api.create_namespaced_deployment("default", deployment("app", {"app": "app", "v": "1"}))
     with pytest.raises(ApiException) as e:
-        apps_api.patch_namespaced_deployment("app", "default", {
-            "spec": {"selector": {"matchLabels": {"app": None}}}})
+        apps_api.patch_namespaced_deployment(
+            "app", "default", {"spec": {"selector": {"matchLabels": {"app": None}}}}
+        )
     st = status_of(e.value)
     assert e.value.status == 422
     assert st["message"].endswith(
         'spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string{"v":"1"}, '
-        "MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable")
+        "MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable"
+    )
 
 
 def test_invalid_name_is_422(core: client.CoreV1Api) -> None:
     with pytest.raises(ApiException) as e:
-        core.create_namespaced_service("default", {"metadata": {"name": "Web_1"}, "spec": {"ports": [{"port": 80}]}})
+        core.create_namespaced_service(
+            "default", {"metadata": {"name": "Web_1"}, "spec": {"ports": [{"port": 80}]}}
+        )
     assert e.value.status == 422
-    assert status_of(e.value)["message"].startswith('Service "Web_1" is invalid: metadata.name: Invalid value: "Web_1": '
-                                                    "a DNS-1035 label must consist of")
+    assert status_of(e.value)["message"].startswith(
+        'Service "Web_1" is invalid: metadata.name: Invalid value: "Web_1": a DNS-1035 label must consist of'
+    )
 
 
 def test_json_patch_with_failing_test_op_is_422_and_changes_nothing(apps_api: client.AppsV1Api) -> None:
     apps_api.create_namespaced_deployment("default", deployment())
-    ops = [{"op": "test", "path": "/spec/replicas", "value": 7},
-           {"op": "replace", "path": "/spec/replicas", "value": 4}]
+    ops = [
+        {"op": "test", "path": "/spec/replicas", "value": 7},
+        {"op": "replace", "path": "/spec/replicas", "value": 4},
+    ]
     with pytest.raises(ApiException) as e:
         apps_api.patch_namespaced_deployment("app", "default", ops)
     assert e.value.status == 422
@@ -201,26 +233,39 @@ def test_json_patch_with_failing_test_op_is_422_and_changes_nothing(apps_api: cl
 
 def test_json_patch_applies(apps_api: client.AppsV1Api) -> None:
     apps_api.create_namespaced_deployment("default", deployment())
-    ops = [{"op": "test", "path": "/spec/replicas", "value": 1},
-           {"op": "replace", "path": "/spec/replicas", "value": 4}]
+    ops = [
+        {"op": "test", "path": "/spec/replicas", "value": 1},
+        {"op": "replace", "path": "/spec/replicas", "value": 4},
+    ]
     assert apps_api.patch_namespaced_deployment("app", "default", ops).spec.replicas == 4
 
 
 def _patch(sim: SimCluster, path: str, body: Any, content_type: str) -> requests.Response:
-    return requests.patch(sim.url + path, data=json.dumps(body), timeout=5,
-                          headers={"Content-Type": content_type, "Authorization": f"Bearer {sim.admin_token}"})
+    return requests.patch(
+        sim.url + path,
+        data=json.dumps(body),
+        timeout=5,
+        headers={"Content-Type": content_type, "Authorization": f"Bearer {sim.admin_token}"},
+    )
 
 
-def test_merge_patch_replaces_lists_strategic_merges_containers_by_name(apps_api: client.AppsV1Api,
-                                                                       sim: SimCluster) -> None:
+def test_merge_patch_replaces_lists_strategic_merges_containers_by_name(
+    apps_api: client.AppsV1Api, sim: SimCluster
+) -> None:
     apps_api.create_namespaced_deployment("default", deployment())
     path = "/apis/apps/v1/namespaces/default/deployments/app"
-    change = {"spec": {"template": {"spec": {"containers": [{"name": "main", "image": "registry.example/app:2.0"}]}}}}
+    change = {
+        "spec": {
+            "template": {"spec": {"containers": [{"name": "main", "image": "registry.example/app:2.0"}]}}
+        }
+    }
 
     smp = _patch(sim, path, change, "application/strategic-merge-patch+json").json()
     containers = smp["spec"]["template"]["spec"]["containers"]
     assert [(c["name"], c["image"]) for c in containers] == [
-        ("main", "registry.example/app:2.0"), ("side", "registry.example/side:1")]
+        ("main", "registry.example/app:2.0"),
+        ("side", "registry.example/side:1"),
+    ]
 
     merged = _patch(sim, path, change, "application/merge-patch+json").json()
     assert [c["name"] for c in merged["spec"]["template"]["spec"]["containers"]] == ["main"]
@@ -251,7 +296,8 @@ def test_generation_bumps_on_spec_changes_only(apps_api: client.AppsV1Api, sim: 
 
 
 def test_deployment_generation_bumps_on_annotation_changes_but_not_on_the_controllers_revision(
-        apps_api: client.AppsV1Api, sim: SimCluster) -> None:
+    apps_api: client.AppsV1Api, sim: SimCluster
+) -> None:
     # pkg/registry/apps/deployment/strategy.go: annotation updates bump the generation (they are copied to
     # the ReplicaSet); the controller writes deployment.kubernetes.io/revision through /status, which doesn't
     apps_api.create_namespaced_deployment("default", deployment())
@@ -259,7 +305,9 @@ def test_deployment_generation_bumps_on_annotation_changes_but_not_on_the_contro
     settled = sim.get("deployments", "default", "app")
     assert settled["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "1"
     assert settled["metadata"]["generation"] == 1
-    annotated = apps_api.patch_namespaced_deployment("app", "default", {"metadata": {"annotations": {"a": "b"}}})
+    annotated = apps_api.patch_namespaced_deployment(
+        "app", "default", {"metadata": {"annotations": {"a": "b"}}}
+    )
     assert annotated.metadata.generation == 2
     labelled = apps_api.patch_namespaced_deployment("app", "default", {"metadata": {"labels": {"x": "y"}}})
     assert labelled.metadata.generation == 2
@@ -267,7 +315,8 @@ def test_deployment_generation_bumps_on_annotation_changes_but_not_on_the_contro
     assert sim.get("deployments", "default", "app")["status"]["observedGeneration"] == 2
     # /status may change annotations but not labels (deploymentStatusStrategy)
     via_status = apps_api.patch_namespaced_deployment_status(
-        "app", "default", {"metadata": {"labels": {"x": "z"}, "annotations": {"c": "d"}}})
+        "app", "default", {"metadata": {"labels": {"x": "z"}, "annotations": {"c": "d"}}}
+    )
     assert via_status.metadata.labels["x"] == "y" and via_status.metadata.annotations["c"] == "d"
     assert via_status.metadata.generation == 2
 
@@ -276,7 +325,9 @@ def test_main_resource_update_cannot_change_status(apps_api: client.AppsV1Api) -
     apps_api.create_namespaced_deployment("default", deployment())
     patched = apps_api.patch_namespaced_deployment("app", "default", {"status": {"collisionCount": 9}})
     assert patched.status.collision_count is None
-    via_status = apps_api.patch_namespaced_deployment_status("app", "default", {"status": {"collisionCount": 9}})
+    via_status = apps_api.patch_namespaced_deployment_status(
+        "app", "default", {"status": {"collisionCount": 9}}
+    )
     assert via_status.status.collision_count == 9 and via_status.metadata.generation == 1
 
 
@@ -288,20 +339,32 @@ def test_scale_subresource(apps_api: client.AppsV1Api) -> None:
     assert apps_api.read_namespaced_deployment("app", "default").spec.replicas == 3
 
 
-def test_delete_returns_status_and_cascades_to_dependents(apps_api: client.AppsV1Api, sim: SimCluster) -> None:
+def test_delete_returns_status_and_cascades_to_dependents(
+    apps_api: client.AppsV1Api, sim: SimCluster
+) -> None:
     owner = apps_api.create_namespaced_deployment("default", deployment())
     ref = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "app", "uid": owner.metadata.uid}
-    child = sim.store.create("leases", {"metadata": {"name": "child", "namespace": "default", "ownerReferences": [ref]}})
-    grandchild_ref = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "name": "child",
-                      "uid": child["metadata"]["uid"]}
-    sim.store.create("leases", {"metadata": {"name": "grandchild", "namespace": "default",
-                                             "ownerReferences": [grandchild_ref]}})
+    child = sim.store.create(
+        "leases", {"metadata": {"name": "child", "namespace": "default", "ownerReferences": [ref]}}
+    )
+    grandchild_ref = {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "name": "child",
+        "uid": child["metadata"]["uid"],
+    }
+    sim.store.create(
+        "leases",
+        {"metadata": {"name": "grandchild", "namespace": "default", "ownerReferences": [grandchild_ref]}},
+    )
     sim.store.create("leases", {"metadata": {"name": "unrelated", "namespace": "default"}})
 
     st = apps_api.delete_namespaced_deployment("app", "default")
     assert st["kind"] == "Status" and st["status"] == "Success" and st["details"]["name"] == "app"
-    leases = [lease.metadata.name for lease in client.CoordinationV1Api(apps_api.api_client)
-              .list_namespaced_lease("default").items]
+    leases = [
+        lease.metadata.name
+        for lease in client.CoordinationV1Api(apps_api.api_client).list_namespaced_lease("default").items
+    ]
     assert leases == ["unrelated"]
     with pytest.raises(ApiException) as e:
         apps_api.read_namespaced_deployment("app", "default")
@@ -309,7 +372,9 @@ def test_delete_returns_status_and_cascades_to_dependents(apps_api: client.AppsV
 
 
 def test_put_with_name_not_matching_url_is_400(core: client.CoreV1Api) -> None:
-    core.create_namespaced_service("default", {"metadata": {"name": "web"}, "spec": {"ports": [{"port": 80}]}})
+    core.create_namespaced_service(
+        "default", {"metadata": {"name": "web"}, "spec": {"ports": [{"port": 80}]}}
+    )
     body = {"metadata": {"name": "other"}, "spec": {"ports": [{"port": 80}]}}
     with pytest.raises(ApiException) as e:
         core.replace_namespaced_service("web", "default", body)
@@ -330,26 +395,40 @@ def test_discovery_lists_served_groups(kubeconfig: Path) -> None:
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/default/leases"
 
 
-def _raw(sim: SimCluster, method: str, path: str, body: bytes | None = None,
-         headers: dict[str, str] | None = None) -> requests.Response:
-    return requests.request(method, sim.url + path, data=body, timeout=5,
-                            headers={"Authorization": f"Bearer {sim.admin_token}", **(headers or {})})
+def _raw(
+    sim: SimCluster, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> requests.Response:
+    return requests.request(
+        method,
+        sim.url + path,
+        data=body,
+        timeout=5,
+        headers={"Authorization": f"Bearer {sim.admin_token}", **(headers or {})},
+    )
 
 
 def _lease_body(name: str = "lock", **spec: Any) -> bytes:
-    return json.dumps({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                       "metadata": {"name": name}, "spec": spec}).encode()
+    return json.dumps(
+        {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": name}, "spec": spec}
+    ).encode()
 
 
 def test_lease_micro_times_must_be_rfc3339_micro_and_come_back_in_utc(sim: SimCluster) -> None:
-    ok = _raw(sim, "POST", LEASES, _lease_body(renewTime="2026-01-01T02:00:00.123456+02:00"),
-              {"Content-Type": "application/json"})
+    ok = _raw(
+        sim,
+        "POST",
+        LEASES,
+        _lease_body(renewTime="2026-01-01T02:00:00.123456+02:00"),
+        {"Content-Type": "application/json"},
+    )
     assert ok.status_code == 201 and ok.json()["spec"]["renewTime"] == "2026-01-01T00:00:00.123456Z"
     bad = _raw(sim, "POST", LEASES, _lease_body("other", renewTime="2026-01-01T00:00:00Z"))
     assert bad.status_code == 400 and bad.json()["reason"] == "BadRequest"
-    assert bad.json()["message"] == ('Lease in version "v1" cannot be handled as a Lease: parsing time '
-                                     '"2026-01-01T00:00:00Z" as "2006-01-02T15:04:05.000000Z07:00": '
-                                     'cannot parse "Z" as ".000000"')
+    assert bad.json()["message"] == (
+        'Lease in version "v1" cannot be handled as a Lease: parsing time '
+        '"2026-01-01T00:00:00Z" as "2006-01-02T15:04:05.000000Z07:00": '
+        'cannot parse "Z" as ".000000"'
+    )
     wrong_type = _raw(sim, "POST", LEASES, _lease_body("third", leaseDurationSeconds="15"))
     assert wrong_type.status_code == 400 and "of type int32" in wrong_type.json()["message"]
 
@@ -359,15 +438,20 @@ def test_lease_duration_must_be_positive(sim: SimCluster) -> None:
     assert resp.status_code == 422
     assert resp.json()["message"] == (
         'Lease.coordination.k8s.io "lock" is invalid: [spec.leaseDurationSeconds: Invalid value: 0: must be '
-        "greater than 0, spec.leaseTransitions: Invalid value: -1: must be greater than or equal to 0]")
+        "greater than 0, spec.leaseTransitions: Invalid value: -1: must be greater than or equal to 0]"
+    )
 
 
 def test_put_to_a_missing_lease_creates_it(sim: SimCluster) -> None:
     # leaseStrategy.AllowCreateOnUpdate is true
     resp = _raw(sim, "PUT", f"{LEASES}/lock", _lease_body(holderIdentity="me", leaseDurationSeconds=15))
     assert resp.status_code == 201 and sim.get("leases", "default", "lock")["spec"]["holderIdentity"] == "me"
-    missing = _raw(sim, "PUT", "/api/v1/namespaces/default/services/nope", json.dumps(
-        {"metadata": {"name": "nope"}, "spec": {"ports": [{"port": 80}]}}).encode())
+    missing = _raw(
+        sim,
+        "PUT",
+        "/api/v1/namespaces/default/services/nope",
+        json.dumps({"metadata": {"name": "nope"}, "spec": {"ports": [{"port": 80}]}}).encode(),
+    )
     assert missing.status_code == 404
 
 
@@ -379,12 +463,19 @@ def test_create_with_a_resource_version_is_refused(sim: SimCluster) -> None:
     assert resp.json()["message"] == "resourceVersion should not be set on objects to be created"
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"propagationPolicy": "Sometimes"},
-     'propagationPolicy: Unsupported value: "Sometimes": supported values: "Foreground", "Background", "Orphan", "nil"'),
-    ({"propagationPolicy": "Orphan", "orphanDependents": True},
-     'propagationPolicy: Invalid value: "Orphan": orphanDependents and deletionPropagation cannot be both set'),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (
+            {"propagationPolicy": "Sometimes"},
+            'propagationPolicy: Unsupported value: "Sometimes": supported values: "Foreground", "Background", "Orphan", "nil"',
+        ),
+        (
+            {"propagationPolicy": "Orphan", "orphanDependents": True},
+            'propagationPolicy: Invalid value: "Orphan": orphanDependents and deletionPropagation cannot be both set',
+        ),
+    ],
+)
 def test_delete_options_are_validated(sim: SimCluster, options: dict[str, Any], message: str) -> None:
     sim.store.create("leases", {"metadata": {"name": "lock", "namespace": "default"}, "spec": {}})
     resp = _raw(sim, "DELETE", f"{LEASES}/lock", json.dumps(options).encode())
@@ -396,13 +487,16 @@ def test_delete_options_are_validated(sim: SimCluster, options: dict[str, Any], 
 
 # ---- malformed requests: always a Status answer, never a crash or a hang ----
 
+
 def test_request_bodies_are_decoded_by_content_type(sim: SimCluster) -> None:
     yaml_body = b"apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {name: from-yaml}\nspec: {}\n"
     assert _raw(sim, "POST", LEASES, yaml_body, {"Content-Type": "application/yaml"}).status_code == 201
     resp = _raw(sim, "POST", LEASES, _lease_body("x"), {"Content-Type": "text/plain"})
     assert resp.status_code == 415 and resp.json()["reason"] == "UnsupportedMediaType"
-    assert resp.json()["message"].startswith("the body of the request was in an unknown format - accepted media "
-                                             "types include: application/json, application/yaml")
+    assert resp.json()["message"].startswith(
+        "the body of the request was in an unknown format - accepted media "
+        "types include: application/json, application/yaml"
+    )
     bad_json = _raw(sim, "POST", LEASES, b"{nope", {"Content-Type": "application/json"})
     assert bad_json.status_code == 400 and bad_json.json()["reason"] == "BadRequest"
     deep = _raw(sim, "POST", LEASES, b"[" * 100000 + b"]" * 100000)
@@ -412,6 +506,7 @@ def test_request_bodies_are_decoded_by_content_type(sim: SimCluster) -> None:
 def _send_raw(sim: SimCluster, request: bytes) -> bytes:
     import socket
     from urllib.parse import urlsplit
+
     url = urlsplit(sim.url)
     with socket.create_connection((url.hostname, url.port), timeout=5) as sock:
         sock.sendall(request)
@@ -422,10 +517,17 @@ def _send_raw(sim: SimCluster, request: bytes) -> bytes:
     return b"".join(chunks)
 
 
-@pytest.mark.parametrize("length, status", [("abc", b"400"), ("-5", b"400"), (str(3 * 1024 * 1024 + 1), b"413")])
-def test_bad_or_huge_content_length_is_answered_not_waited_for(sim: SimCluster, length: str, status: bytes) -> None:
-    reply = _send_raw(sim, f"POST {LEASES} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                           f"Content-Length: {length}\r\n\r\n{{}}".encode())
+@pytest.mark.parametrize(
+    "length, status", [("abc", b"400"), ("-5", b"400"), (str(3 * 1024 * 1024 + 1), b"413")]
+)
+def test_bad_or_huge_content_length_is_answered_not_waited_for(
+    sim: SimCluster, length: str, status: bytes
+) -> None:
+    reply = _send_raw(
+        sim,
+        f"POST {LEASES} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {length}\r\n\r\n{{}}".encode(),
+    )
     assert reply.split(b" ")[1] == status
     if status == b"413":
         assert b"Request entity too large: limit is 3145728" in reply
@@ -433,8 +535,12 @@ def test_bad_or_huge_content_length_is_answered_not_waited_for(sim: SimCluster, 
 
 def test_chunked_request_body(sim: SimCluster) -> None:
     body = _lease_body("chunked")
-    reply = _send_raw(sim, f"POST {LEASES} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                           f"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n{len(body):x}\r\n".encode()
-                      + body + b"\r\n0\r\n\r\n")
+    reply = _send_raw(
+        sim,
+        f"POST {LEASES} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n{len(body):x}\r\n".encode()
+        + body
+        + b"\r\n0\r\n\r\n",
+    )
     assert reply.split(b" ")[1] == b"201"
     assert sim.get("leases", "default", "chunked")

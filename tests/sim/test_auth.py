@@ -54,15 +54,19 @@ def test_admin_token_may_do_anything(rbac_sim: SimCluster, tmp_path: Path) -> No
 
 def test_rbac_denies_what_was_not_granted_with_real_message(rbac_sim: SimCluster, tmp_path: Path) -> None:
     rbac_sim.add_token("dev-token", "dev")
-    rbac_sim.grant("dev", "default", [{"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list"]}])
+    rbac_sim.grant(
+        "dev", "default", [{"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list"]}]
+    )
     core = core_as(rbac_sim, tmp_path, "dev-token")
     assert core.read_namespaced_service("web", "default").metadata.name == "web"
     with pytest.raises(ApiException) as e:
         core.patch_namespaced_service("web", "default", {"metadata": {"labels": {"x": "y"}}})
     st = json.loads(e.value.body)
     assert e.value.status == 403 and st["reason"] == "Forbidden"
-    assert st["message"] == ('services "web" is forbidden: User "dev" cannot patch resource "services" '
-                             'in API group "" in the namespace "default"')
+    assert st["message"] == (
+        'services "web" is forbidden: User "dev" cannot patch resource "services" '
+        'in API group "" in the namespace "default"'
+    )
     assert "x" not in (rbac_sim.get("services", "default", "web")["metadata"].get("labels") or {})
     with pytest.raises(ApiException) as e:
         core.list_namespaced_service("kube-system")
@@ -75,15 +79,25 @@ def test_rbac_cluster_scope_message(rbac_sim: SimCluster, tmp_path: Path) -> Non
     with pytest.raises(ApiException) as e:
         core.list_namespace()
     assert json.loads(e.value.body)["message"] == (
-        'namespaces is forbidden: User "dev" cannot list resource "namespaces" in API group "" at the cluster scope')
+        'namespaces is forbidden: User "dev" cannot list resource "namespaces" in API group "" at the cluster scope'
+    )
 
 
 def test_rbac_subresources_groups_and_resource_names(rbac_sim: SimCluster, tmp_path: Path) -> None:
     rbac_sim.add_token("dev-token", "dev")
-    rbac_sim.grant("dev", "default", [
-        {"apiGroups": ["apps"], "resources": ["deployments/scale"], "verbs": ["get"]},
-        {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get"], "resourceNames": ["other"]},
-    ])
+    rbac_sim.grant(
+        "dev",
+        "default",
+        [
+            {"apiGroups": ["apps"], "resources": ["deployments/scale"], "verbs": ["get"]},
+            {
+                "apiGroups": ["apps"],
+                "resources": ["deployments"],
+                "verbs": ["get"],
+                "resourceNames": ["other"],
+            },
+        ],
+    )
     path = rbac_sim.write_kubeconfig(tmp_path / "kc", token="dev-token")
     apps = client.AppsV1Api(config.new_client_from_config(config_file=str(path)))
     assert apps.read_namespaced_deployment_scale("web-blue", "default").spec.replicas == 1
@@ -92,4 +106,5 @@ def test_rbac_subresources_groups_and_resource_names(rbac_sim: SimCluster, tmp_p
     assert e.value.status == 403
     assert json.loads(e.value.body)["message"] == (
         'deployments.apps "web-blue" is forbidden: User "dev" cannot get resource "deployments" in API group '
-        '"apps" in the namespace "default"')
+        '"apps" in the namespace "default"'
+    )

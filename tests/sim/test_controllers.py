@@ -41,12 +41,26 @@ class Cluster:
 
     def deploy(self, name: str, image: str, replicas: int = 3, labels: Obj | None = None, **spec: Any) -> Obj:
         labels = labels or {"app": name}
-        obj = {"metadata": {"name": name, "namespace": NS, "labels": dict(labels)},
-               "spec": {"replicas": replicas, "selector": {"matchLabels": dict(labels)},
-                        "template": {"metadata": {"labels": dict(labels)},
-                                     "spec": {"containers": [{"name": "web", "image": image,
-                                                              "ports": [{"name": "http", "containerPort": 8080}]}]}},
-                        **spec}}
+        obj = {
+            "metadata": {"name": name, "namespace": NS, "labels": dict(labels)},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": dict(labels)},
+                "template": {
+                    "metadata": {"labels": dict(labels)},
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "web",
+                                "image": image,
+                                "ports": [{"name": "http", "containerPort": 8080}],
+                            }
+                        ]
+                    },
+                },
+                **spec,
+            },
+        }
         created = self.store.create("deployments", obj)
         self.settle()
         return created
@@ -61,18 +75,26 @@ class Cluster:
     def set_image(self, name: str, image: str) -> Obj:
         def change(d: Obj) -> None:
             d["spec"]["template"]["spec"]["containers"][0]["image"] = image
+
         return self.edit("deployments", name, change)
 
     def scale(self, name: str, replicas: int) -> Obj:
         def change(d: Obj) -> None:
             d["spec"]["replicas"] = replicas
+
         return self.edit("deployments", name, change)
 
     def service(self, name: str, selector: dict[str, str], target_port: int | str = "http") -> Obj:
-        svc = self.store.create("services", {"metadata": {"name": name, "namespace": NS, "labels": {"app": name}},
-                                             "spec": {"selector": selector,
-                                                      "ports": [{"name": "http", "port": 80,
-                                                                 "targetPort": target_port}]}})
+        svc = self.store.create(
+            "services",
+            {
+                "metadata": {"name": name, "namespace": NS, "labels": {"app": name}},
+                "spec": {
+                    "selector": selector,
+                    "ports": [{"name": "http", "port": 80, "targetPort": target_port}],
+                },
+            },
+        )
         self.settle()
         return svc
 
@@ -80,21 +102,33 @@ class Cluster:
         return self.store.get(resource, NS, name)
 
     def pods(self, **labels: str) -> list[Obj]:
-        return [p for p in self.store.list("pods", NS)[0]
-                if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in labels.items())]
+        return [
+            p
+            for p in self.store.list("pods", NS)[0]
+            if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in labels.items())
+        ]
 
     def replicasets(self, deployment: str) -> list[Obj]:
-        return [rs for rs in self.store.list("replicasets", NS)[0]
-                if any(ref["name"] == deployment for ref in rs["metadata"].get("ownerReferences") or [])]
+        return [
+            rs
+            for rs in self.store.list("replicasets", NS)[0]
+            if any(ref["name"] == deployment for ref in rs["metadata"].get("ownerReferences") or [])
+        ]
 
     def events(self, name: str | None = None, reason: str | None = None) -> list[Obj]:
-        return [e for e in self.store.list("events", NS)[0]
-                if (name is None or e["involvedObject"]["name"] == name)
-                and (reason is None or e["reason"] == reason)]
+        return [
+            e
+            for e in self.store.list("events", NS)[0]
+            if (name is None or e["involvedObject"]["name"] == name)
+            and (reason is None or e["reason"] == reason)
+        ]
 
     def slices(self, service: str) -> list[Obj]:
-        return [s for s in self.store.list("endpointslices", NS)[0]
-                if s["metadata"]["labels"].get("kubernetes.io/service-name") == service]
+        return [
+            s
+            for s in self.store.list("endpointslices", NS)[0]
+            if s["metadata"]["labels"].get("kubernetes.io/service-name") == service
+        ]
 
 
 @pytest.fixture
@@ -134,6 +168,7 @@ def waiting_reason(pod: Obj) -> str | None:
 
 # ---- pure helpers ----------------------------------------------------------------------------------
 
+
 def test_percentages_round_like_the_deployment_controller() -> None:
     assert resolve_int_or_percent("25%", 3, round_up=True) == 1
     assert resolve_int_or_percent("25%", 3, round_up=False) == 0
@@ -146,8 +181,10 @@ def test_go_durations() -> None:
 
 def test_template_hash_ignores_its_own_label_and_follows_the_template() -> None:
     t1 = {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "w", "image": "a:1"}]}}
-    t1_hashed = {"metadata": {"labels": {"app": "web", "pod-template-hash": "x"}},
-                 "spec": {"containers": [{"name": "w", "image": "a:1"}]}}
+    t1_hashed = {
+        "metadata": {"labels": {"app": "web", "pod-template-hash": "x"}},
+        "spec": {"containers": [{"name": "w", "image": "a:1"}]},
+    }
     t2 = {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "w", "image": "a:2"}]}}
     assert pod_template_hash(t1) == pod_template_hash(t1_hashed)
     assert pod_template_hash(t1) != pod_template_hash(t2)
@@ -156,6 +193,7 @@ def test_template_hash_ignores_its_own_label_and_follows_the_template() -> None:
 
 
 # ---- deployments -----------------------------------------------------------------------------------
+
 
 def test_deployment_becomes_available_with_real_status(cluster: Cluster) -> None:
     cluster.deploy("web-green", "registry.example/web:1.0", replicas=3)
@@ -167,11 +205,18 @@ def test_deployment_becomes_available_with_real_status(cluster: Cluster) -> None
     assert rs["spec"]["template"]["metadata"]["labels"]["pod-template-hash"] == h
     [owner] = rs["metadata"]["ownerReferences"]
     assert (owner["kind"], owner["name"], owner["controller"]) == ("Deployment", "web-green", True)
-    assert rs["metadata"]["annotations"] == {"deployment.kubernetes.io/revision": "1",
-                                             "deployment.kubernetes.io/desired-replicas": "3",
-                                             "deployment.kubernetes.io/max-replicas": "4"}
-    assert rs["status"] == {"replicas": 3, "fullyLabeledReplicas": 3, "readyReplicas": 3, "availableReplicas": 3,
-                            "observedGeneration": 1}
+    assert rs["metadata"]["annotations"] == {
+        "deployment.kubernetes.io/revision": "1",
+        "deployment.kubernetes.io/desired-replicas": "3",
+        "deployment.kubernetes.io/max-replicas": "4",
+    }
+    assert rs["status"] == {
+        "replicas": 3,
+        "fullyLabeledReplicas": 3,
+        "readyReplicas": 3,
+        "availableReplicas": 3,
+        "observedGeneration": 1,
+    }
 
     pods = cluster.pods(app="web-green")
     assert len(pods) == 3
@@ -184,7 +229,12 @@ def test_deployment_becomes_available_with_real_status(cluster: Cluster) -> None
         assert pod["status"]["phase"] == "Running"
         assert pod["status"]["podIP"].startswith("10.244.")
         assert [c["type"] for c in pod["status"]["conditions"]] == [
-            "PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"]
+            "PodReadyToStartContainers",
+            "Initialized",
+            "Ready",
+            "ContainersReady",
+            "PodScheduled",
+        ]
         assert condition(pod, "Ready")["status"] == "True"
         cs = pod["status"]["containerStatuses"][0]
         assert cs["ready"] and cs["started"] and cs["restartCount"] == 0 and "running" in cs["state"]
@@ -193,10 +243,24 @@ def test_deployment_becomes_available_with_real_status(cluster: Cluster) -> None
     d = cluster.get("deployments", "web-green")
     assert d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "1"
     status = d["status"]
-    assert {k: status.get(k) for k in ("observedGeneration", "replicas", "updatedReplicas", "readyReplicas",
-                                       "availableReplicas", "unavailableReplicas")} == {
-        "observedGeneration": 1, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 3,
-        "availableReplicas": 3, "unavailableReplicas": None}
+    assert {
+        k: status.get(k)
+        for k in (
+            "observedGeneration",
+            "replicas",
+            "updatedReplicas",
+            "readyReplicas",
+            "availableReplicas",
+            "unavailableReplicas",
+        )
+    } == {
+        "observedGeneration": 1,
+        "replicas": 3,
+        "updatedReplicas": 3,
+        "readyReplicas": 3,
+        "availableReplicas": 3,
+        "unavailableReplicas": None,
+    }
     available, progressing = condition(d, "Available"), condition(d, "Progressing")
     assert (available["status"], available["reason"]) == ("True", "MinimumReplicasAvailable")
     assert available["message"] == "Deployment has minimum availability."
@@ -250,6 +314,7 @@ def test_rolling_update_creates_a_second_replicaset_and_converges(slow_cluster: 
         if resource == "pods":
             pods = c.pods(app="web")
             counts.append((len(pods), sum(1 for p in pods if is_ready(p))))
+
     c.store.subscribe(observe)
 
     c.set_image("web", "r/web:2.0")
@@ -269,9 +334,15 @@ def test_rolling_update_creates_a_second_replicaset_and_converges(slow_cluster: 
     d = c.get("deployments", "web")
     assert d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
     assert d["status"]["observedGeneration"] == 2
-    assert (d["status"]["replicas"], d["status"]["updatedReplicas"], d["status"]["availableReplicas"]) == (4, 4, 4)
-    assert condition(d, "Progressing")["message"] == \
-        f'ReplicaSet "{new_rs["metadata"]["name"]}" has successfully progressed.'
+    assert (d["status"]["replicas"], d["status"]["updatedReplicas"], d["status"]["availableReplicas"]) == (
+        4,
+        4,
+        4,
+    )
+    assert (
+        condition(d, "Progressing")["message"]
+        == f'ReplicaSet "{new_rs["metadata"]["name"]}" has successfully progressed.'
+    )
     messages = [e["message"] for e in c.events("web", "ScalingReplicaSet")]
     assert f"Scaled up replica set {new_rs['metadata']['name']} from 0 to 1" in messages
     assert f"Scaled down replica set {old_rs['metadata']['name']} from 1 to 0" in messages
@@ -298,6 +369,7 @@ def test_recreate_removes_old_pods_before_creating_new_ones(cluster: Cluster) ->
     def observe(event_type: str, resource: str, obj: Obj) -> None:
         if resource == "pods":
             mixed.append({p["spec"]["containers"][0]["image"] for p in cluster.pods(app="web")})
+
     cluster.store.subscribe(observe)
     cluster.set_image("web", "r/web:2.0")
     assert not any(len(images) > 1 for images in mixed)
@@ -327,8 +399,12 @@ def test_scale_to_zero_and_back(cluster: Cluster) -> None:
 
 def test_scaling_during_a_stuck_rollout_is_proportional(cluster: Cluster) -> None:
     # the example of the Kubernetes documentation ("Proportional scaling")
-    cluster.deploy("web", "r/web:1.0", replicas=10,
-                   strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 3, "maxUnavailable": 2}})
+    cluster.deploy(
+        "web",
+        "r/web:1.0",
+        replicas=10,
+        strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 3, "maxUnavailable": 2}},
+    )
     [old] = cluster.replicasets("web")
     cluster.set_image("web", "r/web:2.0-pullfail")
     sizes = {rs["metadata"]["name"]: rs["spec"]["replicas"] for rs in cluster.replicasets("web")}
@@ -356,6 +432,7 @@ def test_a_paused_deployment_waits_until_resumed(cluster: Cluster) -> None:
     def pause_and_change(d: Obj) -> None:
         d["spec"]["paused"] = True
         d["spec"]["template"]["spec"]["containers"][0]["image"] = "r/web:2.0"
+
     cluster.edit("deployments", "web", pause_and_change)
     assert len(cluster.replicasets("web")) == 1
     progressing = condition(cluster.get("deployments", "web"), "Progressing")
@@ -363,6 +440,7 @@ def test_a_paused_deployment_waits_until_resumed(cluster: Cluster) -> None:
 
     def resume(d: Obj) -> None:
         d["spec"]["paused"] = False
+
     cluster.edit("deployments", "web", resume)
     assert {p["spec"]["containers"][0]["image"] for p in cluster.pods(app="web")} == {"r/web:2.0"}
     assert condition(cluster.get("deployments", "web"), "Progressing")["reason"] == "NewReplicaSetAvailable"
@@ -392,13 +470,16 @@ def test_deleting_a_deployment_takes_its_pods_and_endpoints(cluster: Cluster) ->
 
 # ---- failures chosen by the image ----------------------------------------------------------------
 
+
 def test_pullfail_reports_errimagepull_then_backoff(cluster: Cluster) -> None:
     cluster.deploy("web", "r/web:2.0-pullfail", replicas=1)
     [pod] = cluster.pods(app="web")
     assert pod["status"]["phase"] == "Pending"
     assert waiting_reason(pod) == "ErrImagePull"
-    assert 'failed to pull and unpack image "r/web:2.0-pullfail"' in \
-        pod["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
+    assert (
+        'failed to pull and unpack image "r/web:2.0-pullfail"'
+        in pod["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
+    )
     assert "podIP" in pod["status"]
 
     cluster.advance(1.0)
@@ -471,6 +552,7 @@ def test_a_fixed_image_after_the_deadline_progresses_again(cluster: Cluster) -> 
 
 # ---- endpoints and endpointslices ----------------------------------------------------------------
 
+
 def test_endpoints_follow_readiness(slow_cluster: Cluster) -> None:
     c = slow_cluster
     c.deploy("web", "r/web:1.0", replicas=2)
@@ -490,15 +572,23 @@ def test_endpoints_follow_readiness(slow_cluster: Cluster) -> None:
     for addr in subset["addresses"]:
         pod = pods[addr["targetRef"]["name"]]
         assert addr["ip"] == pod["status"]["podIP"]
-        assert addr["targetRef"] == {"kind": "Pod", "namespace": NS, "name": pod["metadata"]["name"],
-                                     "uid": pod["metadata"]["uid"]}
+        assert addr["targetRef"] == {
+            "kind": "Pod",
+            "namespace": NS,
+            "name": pod["metadata"]["name"],
+            "uid": pod["metadata"]["uid"],
+        }
     [s] = c.slices("web")
     assert s["metadata"]["name"].startswith("web-") and len(s["metadata"]["name"]) == len("web-") + 5
-    assert s["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"] == "endpointslice-controller.k8s.io"
+    assert (
+        s["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"] == "endpointslice-controller.k8s.io"
+    )
     assert s["metadata"]["ownerReferences"][0]["uid"] == svc["metadata"]["uid"]
     assert s["addressType"] == "IPv4"
     assert s["ports"] == [{"name": "http", "port": 8080, "protocol": "TCP"}]
-    assert [e["conditions"] for e in s["endpoints"]] == [{"ready": True, "serving": True, "terminating": False}] * 2
+    assert [e["conditions"] for e in s["endpoints"]] == [
+        {"ready": True, "serving": True, "terminating": False}
+    ] * 2
     assert {e["targetRef"]["name"] for e in s["endpoints"]} == set(pods)
 
 
@@ -513,6 +603,7 @@ def test_service_selector_switch_moves_endpoints(cluster: Cluster) -> None:
 
     def switch(svc: Obj) -> None:
         svc["spec"]["selector"]["version"] = "green"
+
     cluster.edit("services", "web", switch)
 
     assert {a["ip"] for a in cluster.get("endpoints", "web")["subsets"][0]["addresses"]} == green_ips
@@ -523,9 +614,17 @@ def test_service_selector_switch_moves_endpoints(cluster: Cluster) -> None:
 
 def test_publish_not_ready_addresses(cluster: Cluster) -> None:
     cluster.deploy("web", "r/web:1.0-never-ready", replicas=1)
-    cluster.store.create("services", {"metadata": {"name": "web", "namespace": NS},
-                                      "spec": {"selector": {"app": "web"}, "publishNotReadyAddresses": True,
-                                               "ports": [{"port": 80, "targetPort": 8080}]}})
+    cluster.store.create(
+        "services",
+        {
+            "metadata": {"name": "web", "namespace": NS},
+            "spec": {
+                "selector": {"app": "web"},
+                "publishNotReadyAddresses": True,
+                "ports": [{"port": 80, "targetPort": 8080}],
+            },
+        },
+    )
     cluster.settle()
     assert len(cluster.get("endpoints", "web")["subsets"][0]["addresses"]) == 1
     [s] = cluster.slices("web")
@@ -540,6 +639,7 @@ def test_endpoints_are_written_only_when_they_change(cluster: Cluster) -> None:
 
     def annotate(svc: Obj) -> None:
         svc["metadata"]["annotations"] = {"note": "unrelated"}
+
     cluster.edit("services", "web", annotate)
     assert cluster.get("endpoints", "web")["metadata"]["resourceVersion"] == rv
     assert cluster.slices("web")[0]["metadata"]["resourceVersion"] == s["metadata"]["resourceVersion"]
@@ -556,8 +656,13 @@ def test_deleting_a_service_deletes_its_endpoints(cluster: Cluster) -> None:
 
 
 def test_a_bare_pod_is_scheduled_and_run(cluster: Cluster) -> None:
-    cluster.store.create("pods", {"metadata": {"name": "debug", "namespace": NS},
-                                  "spec": {"containers": [{"name": "sh", "image": "r/tools:1"}]}})
+    cluster.store.create(
+        "pods",
+        {
+            "metadata": {"name": "debug", "namespace": NS},
+            "spec": {"containers": [{"name": "sh", "image": "r/tools:1"}]},
+        },
+    )
     cluster.settle()
     pod = cluster.get("pods", "debug")
     assert pod["spec"]["nodeName"] and condition(pod, "Ready")["status"] == "True"
@@ -565,6 +670,7 @@ def test_a_bare_pod_is_scheduled_and_run(cluster: Cluster) -> None:
 
 
 # ---- events and concurrency ------------------------------------------------------------------------
+
 
 def test_events_name_what_happened(cluster: Cluster) -> None:
     cluster.deploy("web", "r/web:1.0", replicas=1)
@@ -625,22 +731,40 @@ def test_conflicts_are_retried() -> None:
 
 def test_stepping_without_the_worker_thread() -> None:
     c = Cluster()
-    c.store.create("deployments", {
-        "metadata": {"name": "web", "namespace": NS},
-        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}},
-                              "spec": {"containers": [{"name": "web", "image": "r/web:1"}]}}}})
+    c.store.create(
+        "deployments",
+        {
+            "metadata": {"name": "web", "namespace": NS},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "web", "image": "r/web:1"}]},
+                },
+            },
+        },
+    )
     c.ctl.reconcile_now()
     assert c.get("deployments", "web")["status"]["availableReplicas"] == 2
 
 
 def test_stepping_with_a_ready_delay() -> None:
     c = Cluster(ready_delay=3.0)
-    c.store.create("deployments", {
-        "metadata": {"name": "web", "namespace": NS},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}},
-                              "spec": {"containers": [{"name": "web", "image": "r/web:1"}]}}}})
+    c.store.create(
+        "deployments",
+        {
+            "metadata": {"name": "web", "namespace": NS},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "web", "image": "r/web:1"}]},
+                },
+            },
+        },
+    )
     c.settle()
     assert c.get("deployments", "web")["status"].get("availableReplicas") is None
     assert c.ctl.next_timer_at() == pytest.approx(c.clock.now() + 0.9)  # the container starts
@@ -657,14 +781,18 @@ def test_fifty_replicas_settle(cluster: Cluster) -> None:
 
 # ---- through the SimCluster facade -----------------------------------------------------------------
 
+
 def test_seeded_app_is_available_over_http(sim: SimCluster) -> None:
     sim.seed_app("web", replicas=3, image="registry.example/web:1.0")
     headers = {"Authorization": f"Bearer {sim.admin_token}"}
-    d = requests.get(f"{sim.url}/apis/apps/v1/namespaces/default/deployments/web-blue", headers=headers,
-                     timeout=5).json()
+    d = requests.get(
+        f"{sim.url}/apis/apps/v1/namespaces/default/deployments/web-blue", headers=headers, timeout=5
+    ).json()
     assert d["status"]["availableReplicas"] == 3
     assert condition(d, "Available")["status"] == "True"
-    eps = requests.get(f"{sim.url}/api/v1/namespaces/default/endpoints/web", headers=headers, timeout=5).json()
+    eps = requests.get(
+        f"{sim.url}/api/v1/namespaces/default/endpoints/web", headers=headers, timeout=5
+    ).json()
     assert len(eps["subsets"][0]["addresses"]) == 3
 
 
@@ -690,14 +818,26 @@ def test_wait_idle_times_out_while_a_reconcile_is_stuck(cluster: Cluster) -> Non
         # subscribers run in the writer's thread: here, the controllers' worker
         if resource == "replicasets" and threading.current_thread().name == "sim-controllers":
             release.wait(timeout=10)
+
     unsubscribe = cluster.store.subscribe(block)
-    cluster.store.create("deployments", {
-        "metadata": {"name": "web", "namespace": NS},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}},
-                              "spec": {"containers": [{"name": "web", "image": "r/web:1"}]}}}})
+    cluster.store.create(
+        "deployments",
+        {
+            "metadata": {"name": "web", "namespace": NS},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "web", "image": "r/web:1"}]},
+                },
+            },
+        },
+    )
     try:
-        with pytest.raises(TimeoutError, match=r"still busy after 0.05s \(working on deployment default/web;"):
+        with pytest.raises(
+            TimeoutError, match=r"still busy after 0.05s \(working on deployment default/web;"
+        ):
             cluster.ctl.wait_idle(timeout=0.05)
     finally:
         unsubscribe()
@@ -708,13 +848,27 @@ def test_wait_idle_times_out_while_a_reconcile_is_stuck(cluster: Cluster) -> Non
 
 def test_controllers_started_late_pick_up_existing_objects() -> None:
     c = Cluster()
-    c.store.create("services", {"metadata": {"name": "web", "namespace": NS},
-                                "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}})
-    c.store.create("deployments", {
-        "metadata": {"name": "web", "namespace": NS},
-        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}},
-                              "spec": {"containers": [{"name": "web", "image": "r/web:1"}]}}}})
+    c.store.create(
+        "services",
+        {
+            "metadata": {"name": "web", "namespace": NS},
+            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]},
+        },
+    )
+    c.store.create(
+        "deployments",
+        {
+            "metadata": {"name": "web", "namespace": NS},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "web", "image": "r/web:1"}]},
+                },
+            },
+        },
+    )
     c.ctl.start()
     try:
         c.settle()
@@ -727,13 +881,23 @@ def test_controllers_started_late_pick_up_existing_objects() -> None:
 def test_failing_pods_are_visible_over_http(sim: SimCluster) -> None:
     sim.seed_app("web", replicas=1, image="registry.example/web:2.0-pullfail")
     headers = {"Authorization": f"Bearer {sim.admin_token}"}
-    pods = requests.get(f"{sim.url}/api/v1/namespaces/default/pods", params={"labelSelector": "app=web"},
-                        headers=headers, timeout=5).json()["items"]
+    pods = requests.get(
+        f"{sim.url}/api/v1/namespaces/default/pods",
+        params={"labelSelector": "app=web"},
+        headers=headers,
+        timeout=5,
+    ).json()["items"]
     [pod] = pods
-    assert pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] in ("ErrImagePull", "ImagePullBackOff")
-    events = requests.get(f"{sim.url}/api/v1/namespaces/default/events",
-                          params={"fieldSelector": f"involvedObject.name={pod['metadata']['name']}"},
-                          headers=headers, timeout=5).json()["items"]
+    assert pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] in (
+        "ErrImagePull",
+        "ImagePullBackOff",
+    )
+    events = requests.get(
+        f"{sim.url}/api/v1/namespaces/default/events",
+        params={"fieldSelector": f"involvedObject.name={pod['metadata']['name']}"},
+        headers=headers,
+        timeout=5,
+    ).json()["items"]
     assert "Error: ErrImagePull" in [e["message"] for e in events]
     assert {e["involvedObject"]["name"] for e in events} == {pod["metadata"]["name"]}
 
@@ -743,17 +907,32 @@ def test_switching_the_service_over_http_moves_traffic(sim: SimCluster) -> None:
     sim.seed_app("web", replicas=2, image="registry.example/web:2.0", color="green")  # re-applies Service web
     headers = {"Authorization": f"Bearer {sim.admin_token}"}
     base = f"{sim.url}/api/v1/namespaces/default/services"
-    requests.patch(f"{base}/web", json={"spec": {"selector": {"app": "web", "version": "blue"}}},
-                   headers={**headers, "Content-Type": "application/merge-patch+json"}, timeout=5).raise_for_status()
+    requests.patch(
+        f"{base}/web",
+        json={"spec": {"selector": {"app": "web", "version": "blue"}}},
+        headers={**headers, "Content-Type": "application/merge-patch+json"},
+        timeout=5,
+    ).raise_for_status()
     sim.wait_idle()
     assert requests.get(f"{base}/web:http/proxy/", headers=headers, timeout=5).json()["color"] == "blue"
 
-    requests.patch(f"{base}/web", json={"spec": {"selector": {"app": "web", "version": "green"}}},
-                   headers={**headers, "Content-Type": "application/merge-patch+json"}, timeout=5).raise_for_status()
+    requests.patch(
+        f"{base}/web",
+        json={"spec": {"selector": {"app": "web", "version": "green"}}},
+        headers={**headers, "Content-Type": "application/merge-patch+json"},
+        timeout=5,
+    ).raise_for_status()
     sim.wait_idle()
-    green = {p["status"]["podIP"] for p in sim.store.list("pods", "default")[0]
-             if p["metadata"]["labels"].get("version") == "green"}
-    eps = requests.get(f"{sim.url}/api/v1/namespaces/default/endpoints/web", headers=headers, timeout=5).json()
+    green = {
+        p["status"]["podIP"]
+        for p in sim.store.list("pods", "default")[0]
+        if p["metadata"]["labels"].get("version") == "green"
+    }
+    eps = requests.get(
+        f"{sim.url}/api/v1/namespaces/default/endpoints/web", headers=headers, timeout=5
+    ).json()
     assert {a["ip"] for a in eps["subsets"][0]["addresses"]} == green
-    answers = [requests.get(f"{base}/web:http/proxy/version", headers=headers, timeout=5).json() for _ in range(2)]
+    answers = [
+        requests.get(f"{base}/web:http/proxy/version", headers=headers, timeout=5).json() for _ in range(2)
+    ]
     assert {(a["color"], a["version"], a["path"]) for a in answers} == {("green", "2.0", "/version")}

@@ -25,8 +25,9 @@ def core(kubeconfig: Path) -> client.CoreV1Api:
 
 
 def raw(sim: SimCluster, method: str, path: str, **kw: object) -> requests.Response:
-    return requests.request(method, sim.url + path, timeout=5,
-                            headers={"Authorization": f"Bearer {sim.admin_token}"}, **kw)  # type: ignore[arg-type]
+    return requests.request(
+        method, sim.url + path, timeout=5, headers={"Authorization": f"Bearer {sim.admin_token}"}, **kw
+    )  # type: ignore[arg-type]
 
 
 def test_fault_fails_the_next_matching_requests_then_clears(sim: SimCluster, core: client.CoreV1Api) -> None:
@@ -83,13 +84,23 @@ def test_request_log_and_write_requests(sim: SimCluster, core: client.CoreV1Api)
     core.patch_namespaced_service("web", "default", {"metadata": {"labels": {"x": "1"}}})
     core.list_namespaced_pod("default", label_selector="app=web")
     assert [(r.method, r.verb, r.resource, r.name) for r in sim.requests] == [
-        ("GET", "get", "services", "web"), ("PATCH", "patch", "services", "web"), ("GET", "list", "pods", None)]
+        ("GET", "get", "services", "web"),
+        ("PATCH", "patch", "services", "web"),
+        ("GET", "list", "pods", None),
+    ]
     assert sim.requests[2].query == "labelSelector=app%3Dweb"
     writes = sim.write_requests()
-    assert len(writes) == 1 and writes[0].verb == "patch" and writes[0].user == "admin" and writes[0].status == 200
+    assert (
+        len(writes) == 1
+        and writes[0].verb == "patch"
+        and writes[0].user == "admin"
+        and writes[0].status == 200
+    )
 
 
-def test_on_request_hook_runs_before_handling_and_can_be_removed(sim: SimCluster, core: client.CoreV1Api) -> None:
+def test_on_request_hook_runs_before_handling_and_can_be_removed(
+    sim: SimCluster, core: client.CoreV1Api
+) -> None:
     sim.seed_app("web", replicas=1)
     svc = core.read_namespaced_service("web", "default")
     seen: list[RequestRecord] = []
@@ -103,9 +114,14 @@ def test_on_request_hook_runs_before_handling_and_can_be_removed(sim: SimCluster
 
     remove = sim.on_request(concurrent_writer)
     with pytest.raises(ApiException) as e:
-        core.patch_namespaced_service("web", "default", {
-            "metadata": {"resourceVersion": svc.metadata.resource_version},
-            "spec": {"selector": {"app": "web", "version": "blue"}}})
+        core.patch_namespaced_service(
+            "web",
+            "default",
+            {
+                "metadata": {"resourceVersion": svc.metadata.resource_version},
+                "spec": {"selector": {"app": "web", "version": "blue"}},
+            },
+        )
     assert e.value.status == 409
     assert seen[-1].status == 409  # the record handed to the hook is completed after handling
     remove()

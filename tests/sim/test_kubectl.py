@@ -17,8 +17,21 @@ pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installe
 def kubectl(kubeconfig: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     assert KUBECTL is not None
     # a private discovery cache: every test's server has a new port anyway
-    return subprocess.run([KUBECTL, "--kubeconfig", str(kubeconfig), "--cache-dir", str(tmp_path / "cache"),
-                           "--request-timeout", "10s", *args], capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        [
+            KUBECTL,
+            "--kubeconfig",
+            str(kubeconfig),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--request-timeout",
+            "10s",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 def test_get_deployments_and_services_as_tables(sim: SimCluster, kubeconfig: Path, tmp_path: Path) -> None:
@@ -37,7 +50,9 @@ def test_rollout_status_waits_for_the_deployment(sim: SimCluster, kubeconfig: Pa
     assert 'deployment "web-blue" successfully rolled out' in out.stdout
 
 
-def test_unknown_object_is_reported_like_a_real_cluster(sim: SimCluster, kubeconfig: Path, tmp_path: Path) -> None:
+def test_unknown_object_is_reported_like_a_real_cluster(
+    sim: SimCluster, kubeconfig: Path, tmp_path: Path
+) -> None:
     out = kubectl(kubeconfig, tmp_path, "get", "deployment", "ghost")
     assert out.returncode == 1
     assert 'Error from server (NotFound): deployments.apps "ghost" not found' in out.stderr

@@ -19,8 +19,13 @@ def deployment() -> dict:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": "web-blue", "namespace": "default", "resourceVersion": "7",
-                     "labels": {"app": "web", "version": "blue"}, "finalizers": ["a", "b"]},
+        "metadata": {
+            "name": "web-blue",
+            "namespace": "default",
+            "resourceVersion": "7",
+            "labels": {"app": "web", "version": "blue"},
+            "finalizers": ["a", "b"],
+        },
         "spec": {
             "replicas": 2,
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}},
@@ -28,9 +33,12 @@ def deployment() -> dict:
                 "metadata": {"labels": {"app": "web", "version": "blue"}},
                 "spec": {
                     "containers": [
-                        {"name": "web", "image": "web:1.0",
-                         "ports": [{"containerPort": 8080, "protocol": "TCP"}],
-                         "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]},
+                        {
+                            "name": "web",
+                            "image": "web:1.0",
+                            "ports": [{"containerPort": 8080, "protocol": "TCP"}],
+                            "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+                        },
                         {"name": "sidecar", "image": "proxy:1"},
                     ],
                     "tolerations": [{"key": "x", "operator": "Exists"}],
@@ -53,24 +61,31 @@ def assert_patch_failed(exc: pytest.ExceptionInfo[ApiError], cause: str) -> None
 def test_json_patch_replace_and_add_leave_input_untouched() -> None:
     doc = deployment()
     before = copy.deepcopy(doc)
-    out = json_patch(doc, [
-        {"op": "replace", "path": "/spec/replicas", "value": 5},
-        {"op": "add", "path": "/metadata/labels/tier", "value": "front"},
-    ])
+    out = json_patch(
+        doc,
+        [
+            {"op": "replace", "path": "/spec/replicas", "value": 5},
+            {"op": "add", "path": "/metadata/labels/tier", "value": "front"},
+        ],
+    )
     assert out["spec"]["replicas"] == 5
     assert out["metadata"]["labels"]["tier"] == "front"
     assert doc == before
 
 
 def test_json_patch_test_op_guards_the_change() -> None:
-    ops: list[dict] = [{"op": "test", "path": "/metadata/resourceVersion", "value": "7"},
-                       {"op": "replace", "path": "/spec/replicas", "value": 0}]
+    ops: list[dict] = [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": "7"},
+        {"op": "replace", "path": "/spec/replicas", "value": 0},
+    ]
     assert json_patch(deployment(), ops)["spec"]["replicas"] == 0
 
 
 def test_json_patch_failing_test_is_422_with_the_servers_generic_message() -> None:
-    ops: list[dict] = [{"op": "test", "path": "/metadata/resourceVersion", "value": "6"},
-                       {"op": "replace", "path": "/spec/replicas", "value": 0}]
+    ops: list[dict] = [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": "6"},
+        {"op": "replace", "path": "/spec/replicas", "value": 0},
+    ]
     with pytest.raises(ApiError) as exc:
         json_patch(deployment(), ops)
     assert_patch_failed(exc, "testing value /metadata/resourceVersion failed: test failed")
@@ -93,11 +108,14 @@ def test_json_patch_test_of_missing_key_against_null_passes() -> None:
 
 def test_json_patch_pointer_escaping() -> None:
     doc = {"metadata": {"annotations": {"bluegreen.dev/active-color": "blue", "a~b": "1"}}}
-    out = json_patch(doc, [
-        {"op": "replace", "path": "/metadata/annotations/bluegreen.dev~1active-color", "value": "green"},
-        {"op": "remove", "path": "/metadata/annotations/a~0b"},
-        {"op": "add", "path": "/metadata/annotations/x~01", "value": "tilde-one"},
-    ])
+    out = json_patch(
+        doc,
+        [
+            {"op": "replace", "path": "/metadata/annotations/bluegreen.dev~1active-color", "value": "green"},
+            {"op": "remove", "path": "/metadata/annotations/a~0b"},
+            {"op": "add", "path": "/metadata/annotations/x~01", "value": "tilde-one"},
+        ],
+    )
     assert out["metadata"]["annotations"] == {"bluegreen.dev/active-color": "green", "x~1": "tilde-one"}
 
 
@@ -122,25 +140,42 @@ def test_json_patch_replace_root() -> None:
     assert json_patch({"a": 1}, [{"op": "replace", "path": "", "value": {"b": 2}}]) == {"b": 2}
 
 
-@pytest.mark.parametrize(("ops", "cause"), [
-    ([{"op": "remove", "path": "/spec/affinity"}],
-     "error in remove for path: '/spec/affinity': Unable to remove nonexistent key: affinity: missing value"),
-    ([{"op": "add", "path": "/nope/x", "value": 1}],
-     'add operation does not apply: doc is missing path: "/nope/x": missing value'),
-    ([{"op": "replace", "path": "/spec/template/spec/containers/9/image", "value": "x"}],
-     "replace operation does not apply: doc is missing path: /spec/template/spec/containers/9/image: missing value"),
-    ([{"op": "add", "path": "/spec/template/spec/containers/7", "value": {}}],
-     "error in add for path: '/spec/template/spec/containers/7': Unable to access invalid index: 7: "
-     "invalid index referenced"),
-    ([{"op": "add", "path": "/spec/template/spec/containers/x", "value": {}}],
-     "error in add for path: '/spec/template/spec/containers/x': value was not a proper array index: 'x': "
-     'strconv.Atoi: parsing "x": invalid syntax'),
-    ([{"op": "frobnicate", "path": "/a"}], "Unexpected kind: frobnicate"),
-    ([{"op": "test", "value": 1}],
-     "test operation failed to decode path: operation missing path field: missing value"),
-    ([{"op": "move", "path": "/a"}],
-     "move operation failed to decode from: operation, missing from field: missing value"),
-])
+@pytest.mark.parametrize(
+    ("ops", "cause"),
+    [
+        (
+            [{"op": "remove", "path": "/spec/affinity"}],
+            "error in remove for path: '/spec/affinity': Unable to remove nonexistent key: affinity: missing value",
+        ),
+        (
+            [{"op": "add", "path": "/nope/x", "value": 1}],
+            'add operation does not apply: doc is missing path: "/nope/x": missing value',
+        ),
+        (
+            [{"op": "replace", "path": "/spec/template/spec/containers/9/image", "value": "x"}],
+            "replace operation does not apply: doc is missing path: /spec/template/spec/containers/9/image: missing value",
+        ),
+        (
+            [{"op": "add", "path": "/spec/template/spec/containers/7", "value": {}}],
+            "error in add for path: '/spec/template/spec/containers/7': Unable to access invalid index: 7: "
+            "invalid index referenced",
+        ),
+        (
+            [{"op": "add", "path": "/spec/template/spec/containers/x", "value": {}}],
+            "error in add for path: '/spec/template/spec/containers/x': value was not a proper array index: 'x': "
+            'strconv.Atoi: parsing "x": invalid syntax',
+        ),
+        ([{"op": "frobnicate", "path": "/a"}], "Unexpected kind: frobnicate"),
+        (
+            [{"op": "test", "value": 1}],
+            "test operation failed to decode path: operation missing path field: missing value",
+        ),
+        (
+            [{"op": "move", "path": "/a"}],
+            "move operation failed to decode from: operation, missing from field: missing value",
+        ),
+    ],
+)
 def test_json_patch_invalid_operations_are_422(ops: list[dict], cause: str) -> None:
     with pytest.raises(ApiError) as exc:
         json_patch(deployment(), ops)
@@ -172,8 +207,13 @@ def test_json_patch_too_many_operations_is_413() -> None:
 
 def test_merge_patch_null_deletes_and_lists_are_replaced() -> None:
     doc = deployment()
-    out = merge_patch(doc, {"metadata": {"labels": {"version": None, "tier": "web"}},
-                            "spec": {"template": {"spec": {"containers": [{"name": "only"}]}}}})
+    out = merge_patch(
+        doc,
+        {
+            "metadata": {"labels": {"version": None, "tier": "web"}},
+            "spec": {"template": {"spec": {"containers": [{"name": "only"}]}}},
+        },
+    )
     assert out["metadata"]["labels"] == {"app": "web", "tier": "web"}
     assert out["spec"]["template"]["spec"]["containers"] == [{"name": "only"}]
     assert doc["metadata"]["labels"]["version"] == "blue"
@@ -220,14 +260,19 @@ def test_smp_patch_delete_removes_a_list_element() -> None:
 
 
 def test_smp_patch_replace_on_a_list() -> None:
-    patch = {"spec": {"template": {"spec": {"containers": [{"$patch": "replace"}, {"name": "solo", "image": "s"}]}}}}
+    patch = {
+        "spec": {
+            "template": {"spec": {"containers": [{"$patch": "replace"}, {"name": "solo", "image": "s"}]}}
+        }
+    }
     out = strategic_merge_patch(deployment(), patch, "Deployment")
     assert containers(out) == [{"name": "solo", "image": "s"}]
 
 
 def test_smp_patch_replace_and_delete_on_a_map() -> None:
-    out = strategic_merge_patch(deployment(), {"metadata": {"labels": {"$patch": "replace", "only": "me"}}},
-                                "Deployment")
+    out = strategic_merge_patch(
+        deployment(), {"metadata": {"labels": {"$patch": "replace", "only": "me"}}}, "Deployment"
+    )
     assert out["metadata"]["labels"] == {"only": "me"}
     out = strategic_merge_patch(deployment(), {"spec": {"strategy": {"$patch": "delete"}}}, "Deployment")
     assert out["spec"]["strategy"] == {}
@@ -241,15 +286,27 @@ def test_smp_patch_merge_directive_is_rejected_like_the_server() -> None:
 
 
 def test_smp_null_deletes_a_key() -> None:
-    out = strategic_merge_patch(deployment(), {"metadata": {"labels": {"version": None}},
-                                               "spec": {"strategy": {"rollingUpdate": None}}}, "Deployment")
+    out = strategic_merge_patch(
+        deployment(),
+        {"metadata": {"labels": {"version": None}}, "spec": {"strategy": {"rollingUpdate": None}}},
+        "Deployment",
+    )
     assert out["metadata"]["labels"] == {"app": "web"}
     assert out["spec"]["strategy"] == {"type": "RollingUpdate"}
 
 
 def test_smp_env_merges_by_name_and_nested_null_inside_element() -> None:
-    patch = {"spec": {"template": {"spec": {"containers": [
-        {"name": "web", "env": [{"name": "B", "value": "20"}, {"name": "C", "value": "3"}]}]}}}}
+    patch = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": "web", "env": [{"name": "B", "value": "20"}, {"name": "C", "value": "3"}]}
+                    ]
+                }
+            }
+        }
+    }
     out = strategic_merge_patch(deployment(), patch, "Deployment")
     env = containers(out)[0]["env"]
     assert {e["name"]: e["value"] for e in env} == {"A": "1", "B": "20", "C": "3"}
@@ -262,21 +319,37 @@ def test_smp_lists_without_merge_key_are_replaced() -> None:
 
 
 def test_smp_service_ports_merge_by_port() -> None:
-    svc = {"spec": {"selector": {"app": "web", "version": "blue"},
-                    "ports": [{"port": 80, "targetPort": 8080}, {"port": 443, "targetPort": 8443}]}}
-    out = strategic_merge_patch(svc, {"spec": {"selector": {"version": "green"},
-                                               "ports": [{"port": 80, "targetPort": 9090}]}}, "Service")
+    svc = {
+        "spec": {
+            "selector": {"app": "web", "version": "blue"},
+            "ports": [{"port": 80, "targetPort": 8080}, {"port": 443, "targetPort": 8443}],
+        }
+    }
+    out = strategic_merge_patch(
+        svc,
+        {"spec": {"selector": {"version": "green"}, "ports": [{"port": 80, "targetPort": 9090}]}},
+        "Service",
+    )
     assert out["spec"]["selector"] == {"app": "web", "version": "green"}
     assert out["spec"]["ports"] == [{"port": 80, "targetPort": 9090}, {"port": 443, "targetPort": 8443}]
 
 
 def test_smp_conditions_merge_by_type() -> None:
-    doc = {"status": {"conditions": [{"type": "Available", "status": "False"},
-                                     {"type": "Progressing", "status": "True"}]}}
-    out = strategic_merge_patch(doc, {"status": {"conditions": [{"type": "Available", "status": "True"}]}},
-                                "Deployment")
-    assert out["status"]["conditions"] == [{"type": "Available", "status": "True"},
-                                           {"type": "Progressing", "status": "True"}]
+    doc = {
+        "status": {
+            "conditions": [
+                {"type": "Available", "status": "False"},
+                {"type": "Progressing", "status": "True"},
+            ]
+        }
+    }
+    out = strategic_merge_patch(
+        doc, {"status": {"conditions": [{"type": "Available", "status": "True"}]}}, "Deployment"
+    )
+    assert out["status"]["conditions"] == [
+        {"type": "Available", "status": "True"},
+        {"type": "Progressing", "status": "True"},
+    ]
 
 
 def test_smp_owner_references_merge_by_uid() -> None:
@@ -288,15 +361,23 @@ def test_smp_owner_references_merge_by_uid() -> None:
 def test_smp_finalizers_merge_as_a_set_and_delete_from_primitive_list() -> None:
     out = strategic_merge_patch(deployment(), {"metadata": {"finalizers": ["b", "c"]}}, "Deployment")
     assert sorted(out["metadata"]["finalizers"]) == ["a", "b", "c"]
-    out = strategic_merge_patch(deployment(), {"metadata": {"$deleteFromPrimitiveList/finalizers": ["a"]}},
-                                "Deployment")
+    out = strategic_merge_patch(
+        deployment(), {"metadata": {"$deleteFromPrimitiveList/finalizers": ["a"]}}, "Deployment"
+    )
     assert out["metadata"]["finalizers"] == ["b"]
 
 
 def test_smp_set_element_order_is_honoured() -> None:
-    patch = {"spec": {"template": {"spec": {
-        "$setElementOrder/containers": [{"name": "sidecar"}, {"name": "web"}],
-        "containers": [{"name": "web", "image": "web:3"}]}}}}
+    patch = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "$setElementOrder/containers": [{"name": "sidecar"}, {"name": "web"}],
+                    "containers": [{"name": "web", "image": "web:3"}],
+                }
+            }
+        }
+    }
     out = strategic_merge_patch(deployment(), patch, "Deployment")
     assert [c["name"] for c in containers(out)] == ["sidecar", "web"]
     assert containers(out)[1]["image"] == "web:3"
@@ -304,9 +385,16 @@ def test_smp_set_element_order_is_honoured() -> None:
 
 
 def test_smp_set_element_order_must_match_the_patch_list() -> None:
-    patch = {"spec": {"template": {"spec": {
-        "$setElementOrder/containers": [{"name": "web"}],
-        "containers": [{"name": "other", "image": "x"}]}}}}
+    patch = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "$setElementOrder/containers": [{"name": "web"}],
+                    "containers": [{"name": "other", "image": "x"}],
+                }
+            }
+        }
+    }
     with pytest.raises(ApiError) as exc:
         strategic_merge_patch(deployment(), patch, "Deployment")
     assert exc.value.code == 500
@@ -328,8 +416,9 @@ def test_smp_retain_keys_must_list_every_patched_field() -> None:
 
 def test_smp_bad_deletion_list_key_is_400() -> None:
     with pytest.raises(ApiError) as exc:
-        strategic_merge_patch(deployment(), {"metadata": {"$deleteFromPrimitiveListfinalizers": ["a"]}},
-                              "Deployment")
+        strategic_merge_patch(
+            deployment(), {"metadata": {"$deleteFromPrimitiveListfinalizers": ["a"]}}, "Deployment"
+        )
     assert (exc.value.code, exc.value.message) == (400, "invalid patch format of primitive list")
 
 
@@ -341,6 +430,20 @@ def test_smp_list_element_without_merge_key_is_an_error() -> None:
 
 
 def test_smp_new_fields_carry_no_directives_or_nulls() -> None:
-    out = strategic_merge_patch({}, {"spec": {"template": {"spec": {"containers": [
-        {"name": "a", "image": "a", "args": None}, {"name": "b", "$patch": "delete"}]}}}}, "Deployment")
+    out = strategic_merge_patch(
+        {},
+        {
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {"name": "a", "image": "a", "args": None},
+                            {"name": "b", "$patch": "delete"},
+                        ]
+                    }
+                }
+            }
+        },
+        "Deployment",
+    )
     assert containers(out) == [{"name": "a", "image": "a"}]

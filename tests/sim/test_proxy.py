@@ -21,18 +21,46 @@ def get(sim: SimCluster, path: str) -> requests.Response:
 def hand_made_backend(sim: SimCluster, ready: bool = True) -> None:
     """A selector-less Service with hand-written Endpoints (no controller touches those), and two pods."""
     for name in ("p1", "p2"):
-        sim.store.create("pods", {
-            "metadata": {"name": name, "namespace": "default", "labels": {"app": "manual", "version": "green"}},
-            "spec": {"containers": [{"name": "app", "image": "registry.example/manual:2.0",
-                                     "ports": [{"containerPort": 8080}]}]},
-            "status": {"phase": "Running", "podIP": f"10.0.0.{name[-1]}"}})
-    sim.store.create("services", {"metadata": {"name": "manual", "namespace": "default"},
-                                  "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]}})
+        sim.store.create(
+            "pods",
+            {
+                "metadata": {
+                    "name": name,
+                    "namespace": "default",
+                    "labels": {"app": "manual", "version": "green"},
+                },
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "app",
+                            "image": "registry.example/manual:2.0",
+                            "ports": [{"containerPort": 8080}],
+                        }
+                    ]
+                },
+                "status": {"phase": "Running", "podIP": f"10.0.0.{name[-1]}"},
+            },
+        )
+    sim.store.create(
+        "services",
+        {
+            "metadata": {"name": "manual", "namespace": "default"},
+            "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
+        },
+    )
     addresses: list[dict[str, Any]] = [
-        {"ip": f"10.0.0.{n[-1]}", "targetRef": {"kind": "Pod", "name": n, "namespace": "default"}} for n in ("p1", "p2")]
-    subsets = [{"addresses" if ready else "notReadyAddresses": addresses,
-                "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}]
-    sim.store.create("endpoints", {"metadata": {"name": "manual", "namespace": "default"}, "subsets": subsets})
+        {"ip": f"10.0.0.{n[-1]}", "targetRef": {"kind": "Pod", "name": n, "namespace": "default"}}
+        for n in ("p1", "p2")
+    ]
+    subsets = [
+        {
+            "addresses" if ready else "notReadyAddresses": addresses,
+            "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+        }
+    ]
+    sim.store.create(
+        "endpoints", {"metadata": {"name": "manual", "namespace": "default"}, "subsets": subsets}
+    )
 
 
 @pytest.mark.parametrize("ref", ["manual:http", "manual:80", "http:manual:80", "https:manual:http"])
@@ -43,12 +71,19 @@ def test_proxy_reaches_a_ready_pod_by_port_name_or_number(sim: SimCluster, ref: 
     doc = resp.json()
     assert doc["pod"] in ("p1", "p2") and doc["path"] == "/hello" and doc["version"] == "2.0"
     record = sim.requests[-1]
-    assert (record.verb, record.resource, record.subresource, record.name) == ("get", "services", "proxy", ref)
+    assert (record.verb, record.resource, record.subresource, record.name) == (
+        "get",
+        "services",
+        "proxy",
+        ref,
+    )
 
 
 def test_proxy_round_robins_over_ready_pods(sim: SimCluster) -> None:
     hand_made_backend(sim)
-    pods = {get(sim, "/api/v1/namespaces/default/services/manual:http/proxy/").json()["pod"] for _ in range(4)}
+    pods = {
+        get(sim, "/api/v1/namespaces/default/services/manual:http/proxy/").json()["pod"] for _ in range(4)
+    }
     assert pods == {"p1", "p2"}
 
 
@@ -80,12 +115,15 @@ def test_proxy_to_unknown_service_is_404(sim: SimCluster) -> None:
 def test_official_client_proxy_and_endpoints_follow_readiness(sim: SimCluster, kubeconfig: Path) -> None:
     sim.seed_app("web", replicas=2)
     core = client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
-    resp = core.connect_get_namespaced_service_proxy_with_path("web:http", "default", "version",
-                                                               _preload_content=False)
+    resp = core.connect_get_namespaced_service_proxy_with_path(
+        "web:http", "default", "version", _preload_content=False
+    )
     doc = json.loads(resp.data)
     assert doc["color"] == "blue" and doc["version"] == "1.0"
 
-    client.AppsV1Api(core.api_client).patch_namespaced_deployment_scale("web-blue", "default", {"spec": {"replicas": 0}})
+    client.AppsV1Api(core.api_client).patch_namespaced_deployment_scale(
+        "web-blue", "default", {"spec": {"replicas": 0}}
+    )
     sim.wait_idle()
     with pytest.raises(ApiException) as e:
         core.connect_get_namespaced_service_proxy_with_path("web:http", "default", "version")

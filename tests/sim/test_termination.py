@@ -116,8 +116,13 @@ def test_grace_period_zero_removes_at_once(sim: SimCluster) -> None:
 def test_an_unscheduled_pod_is_removed_at_once(sim: SimCluster) -> None:
     sim.wait_idle()
     sim.controllers.stop()  # nobody binds it
-    sim.store.create("pods", {"metadata": {"name": "bare", "namespace": NS},
-                              "spec": {"containers": [{"name": "c", "image": "registry.example/web:1.0"}]}})
+    sim.store.create(
+        "pods",
+        {
+            "metadata": {"name": "bare", "namespace": NS},
+            "spec": {"containers": [{"name": "c", "image": "registry.example/web:1.0"}]},
+        },
+    )
     sim.store.delete("pods", NS, "bare")
     assert sim.store.get_shared("pods", NS, "bare") is None
 
@@ -133,8 +138,12 @@ def test_the_replicaset_replaces_a_terminating_pod_at_once_and_stops_counting_it
     assert rs["status"]["readyReplicas"] == 2 and rs["status"]["availableReplicas"] == 2
     assert rs["status"]["terminatingReplicas"] == 1
     d = sim.get("deployments", NS, "web-blue")
-    assert (d["status"]["replicas"], d["status"]["readyReplicas"], d["status"]["availableReplicas"],
-            d["status"]["terminatingReplicas"]) == (2, 2, 2, 1)
+    assert (
+        d["status"]["replicas"],
+        d["status"]["readyReplicas"],
+        d["status"]["availableReplicas"],
+        d["status"]["terminatingReplicas"],
+    ) == (2, 2, 2, 1)
 
     advance(sim, DELAY)
     assert len(pods(sim)) == 2 and not terminating(sim)
@@ -159,18 +168,24 @@ def test_endpointslice_flags_a_terminating_pod_and_endpoints_drop_it(sim: SimClu
     ip = victim["status"]["podIP"]
     delete_pod(sim, victim["metadata"]["name"])
 
-    endpoints = sim.store.list("endpointslices", NS, label_selector="kubernetes.io/service-name=web")[0][0]["endpoints"]
+    endpoints = sim.store.list("endpointslices", NS, label_selector="kubernetes.io/service-name=web")[0][0][
+        "endpoints"
+    ]
     by_ip = {e["addresses"][0]: e["conditions"] for e in endpoints}
     assert by_ip[ip] == {"ready": False, "serving": False, "terminating": True}
     others = [c for a, c in by_ip.items() if a != ip]
     assert others and all(c == {"ready": True, "serving": True, "terminating": False} for c in others)
 
     eps = sim.get("endpoints", NS, "web")
-    listed = [a["ip"] for ss in eps["subsets"] for k in ("addresses", "notReadyAddresses") for a in ss.get(k) or []]
+    listed = [
+        a["ip"] for ss in eps["subsets"] for k in ("addresses", "notReadyAddresses") for a in ss.get(k) or []
+    ]
     assert ip not in listed and len(listed) == 2
 
     advance(sim, DELAY)
-    endpoints = sim.store.list("endpointslices", NS, label_selector="kubernetes.io/service-name=web")[0][0]["endpoints"]
+    endpoints = sim.store.list("endpointslices", NS, label_selector="kubernetes.io/service-name=web")[0][0][
+        "endpoints"
+    ]
     assert ip not in {e["addresses"][0] for e in endpoints}
 
 
@@ -182,10 +197,22 @@ def test_endpoint_conditions_follow_pod_to_endpoint() -> None:
         return {"metadata": meta, "status": {"conditions": [{"type": "Ready", "status": str(ready)}]}}
 
     # still serving while it drains (a real kubelet keeps probing readiness): ready=false, serving=true
-    assert endpoint_conditions(pod(True, True), False) == {"ready": False, "serving": True, "terminating": True}
+    assert endpoint_conditions(pod(True, True), False) == {
+        "ready": False,
+        "serving": True,
+        "terminating": True,
+    }
     assert endpoint_conditions(pod(True, True), True) == {"ready": True, "serving": True, "terminating": True}
-    assert endpoint_conditions(pod(False, False), True) == {"ready": True, "serving": False, "terminating": False}
-    assert endpoint_conditions(pod(True, False), False) == {"ready": True, "serving": True, "terminating": False}
+    assert endpoint_conditions(pod(False, False), True) == {
+        "ready": True,
+        "serving": False,
+        "terminating": False,
+    }
+    assert endpoint_conditions(pod(True, False), False) == {
+        "ready": True,
+        "serving": True,
+        "terminating": False,
+    }
 
 
 def test_publish_not_ready_addresses_keeps_a_terminating_pod_listed(sim: SimCluster) -> None:
@@ -201,16 +228,18 @@ def test_publish_not_ready_addresses_keeps_a_terminating_pod_listed(sim: SimClus
     eps = sim.get("endpoints", NS, "web")
     assert victim["status"]["podIP"] in [a["ip"] for ss in eps["subsets"] for a in ss.get("addresses") or []]
     # ... but the service proxy never picks it
-    answered = {api(sim, "GET", f"/api/v1/namespaces/{NS}/services/web:http/proxy/").json()["pod"]
-                for _ in range(6)}
+    answered = {
+        api(sim, "GET", f"/api/v1/namespaces/{NS}/services/web:http/proxy/").json()["pod"] for _ in range(6)
+    }
     assert victim["metadata"]["name"] not in answered and len(answered) == 2
 
 
 def test_the_proxy_never_routes_to_a_terminating_pod(sim: SimCluster) -> None:
     victim = pods(sim)[0]["metadata"]["name"]
     delete_pod(sim, victim)
-    answered = {api(sim, "GET", f"/api/v1/namespaces/{NS}/services/web:http/proxy/").json()["pod"]
-                for _ in range(6)}
+    answered = {
+        api(sim, "GET", f"/api/v1/namespaces/{NS}/services/web:http/proxy/").json()["pod"] for _ in range(6)
+    }
     assert victim not in answered and len(answered) == 2
 
 
@@ -220,9 +249,13 @@ def test_watch_sees_the_deletion_timestamp_then_the_deletion(sim: SimCluster) ->
     delete_pod(sim, name)
     advance(sim, DELAY)
     events: list[Obj] = []
-    with api(sim, "GET", f"/api/v1/namespaces/{NS}/pods",
-             params={"watch": "1", "resourceVersion": rv, "fieldSelector": f"metadata.name={name}"},
-             stream=True) as resp:
+    with api(
+        sim,
+        "GET",
+        f"/api/v1/namespaces/{NS}/pods",
+        params={"watch": "1", "resourceVersion": rv, "fieldSelector": f"metadata.name={name}"},
+        stream=True,
+    ) as resp:
         for line in resp.iter_lines():
             if line:
                 events.append(json.loads(line))
@@ -259,8 +292,12 @@ def test_recreate_waits_for_the_old_pods_to_be_gone(sim: SimCluster) -> None:
 def test_kubectl_get_pods_shows_terminating(sim: SimCluster) -> None:
     name = pods(sim)[0]["metadata"]["name"]
     delete_pod(sim, name)
-    table = api(sim, "GET", f"/api/v1/namespaces/{NS}/pods",
-                headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}).json()
+    table = api(
+        sim,
+        "GET",
+        f"/api/v1/namespaces/{NS}/pods",
+        headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"},
+    ).json()
     status = {row["cells"][0]: row["cells"][2] for row in table["rows"]}
     assert status[name] == "Terminating"
     assert sorted(status.values()) == ["Running", "Running", "Terminating"]

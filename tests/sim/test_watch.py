@@ -27,8 +27,9 @@ def leases(kubeconfig: Path) -> client.CoordinationV1Api:
 def raw_watch(sim: SimCluster, path: str, n: int) -> list[dict[str, Any]]:
     """The first ``n`` events of a watch stream (fewer if the server ends it)."""
     events: list[dict[str, Any]] = []
-    with requests.get(sim.url + path, stream=True, timeout=5,
-                      headers={"Authorization": f"Bearer {sim.admin_token}"}) as resp:
+    with requests.get(
+        sim.url + path, stream=True, timeout=5, headers={"Authorization": f"Bearer {sim.admin_token}"}
+    ) as resp:
         assert resp.status_code == 200
         assert resp.headers["Transfer-Encoding"] == "chunked"
         for line in resp.iter_lines():
@@ -39,8 +40,9 @@ def raw_watch(sim: SimCluster, path: str, n: int) -> list[dict[str, Any]]:
     return events
 
 
-def test_watch_from_list_resource_version_sees_changes_in_order(leases: client.CoordinationV1Api,
-                                                               sim: SimCluster) -> None:
+def test_watch_from_list_resource_version_sees_changes_in_order(
+    leases: client.CoordinationV1Api, sim: SimCluster
+) -> None:
     leases.create_namespaced_lease("default", lease("before"))
     rv = leases.list_namespaced_lease("default").metadata.resource_version
     sim.store.create("leases", lease("a"))
@@ -79,27 +81,38 @@ def test_watch_filters_by_label_and_field_selector(sim: SimCluster) -> None:
     assert [e["object"]["metadata"]["name"] for e in by_field] == ["b"]
 
 
-def test_too_old_resource_version_is_an_error_event_with_410(sim: SimCluster, leases: client.CoordinationV1Api) -> None:
+def test_too_old_resource_version_is_an_error_event_with_410(
+    sim: SimCluster, leases: client.CoordinationV1Api
+) -> None:
     sim.store.history_limit = 3
     old_rv = sim.store.resource_version
     for i in range(6):
         sim.store.create("leases", lease(f"l{i}"))
-    events = raw_watch(sim, f"/apis/coordination.k8s.io/v1/namespaces/default/leases?watch=1&resourceVersion={old_rv}", 2)
+    events = raw_watch(
+        sim, f"/apis/coordination.k8s.io/v1/namespaces/default/leases?watch=1&resourceVersion={old_rv}", 2
+    )
     assert len(events) == 1 and events[0]["type"] == "ERROR"
     st = events[0]["object"]
     assert (st["kind"], st["code"], st["reason"]) == ("Status", 410, "Expired")
     assert st["message"].startswith(f"too old resource version: {old_rv} (")
     # the official client turns it into an ApiException(410) after one retry
     with pytest.raises(ApiException) as e:
-        list(watch.Watch().stream(leases.list_namespaced_lease, "default", resource_version=old_rv, timeout_seconds=5))
+        list(
+            watch.Watch().stream(
+                leases.list_namespaced_lease, "default", resource_version=old_rv, timeout_seconds=5
+            )
+        )
     assert e.value.status == 410
 
 
 def test_stop_closes_open_watch_streams(kubeconfig: Path) -> None:
     sim = SimCluster().start()
     try:
-        api = client.CoordinationV1Api(config.new_client_from_config(config_file=str(sim.write_kubeconfig(
-            kubeconfig.parent / "own-kubeconfig"))))
+        api = client.CoordinationV1Api(
+            config.new_client_from_config(
+                config_file=str(sim.write_kubeconfig(kubeconfig.parent / "own-kubeconfig"))
+            )
+        )
         started = threading.Event()
         finished = threading.Event()
 
@@ -129,13 +142,18 @@ def test_objects_entering_and_leaving_a_label_selection_are_added_and_deleted(si
     back = sim.get("leases", "default", "a")
     back["metadata"]["labels"] = {"tier": "db"}
     sim.store.update("leases", back)
-    events = raw_watch(sim, f"/apis/coordination.k8s.io/v1/namespaces/default/leases?watch=1&resourceVersion={rv}"
-                            "&labelSelector=tier%3Dweb", 2)
+    events = raw_watch(
+        sim,
+        f"/apis/coordination.k8s.io/v1/namespaces/default/leases?watch=1&resourceVersion={rv}"
+        "&labelSelector=tier%3Dweb",
+        2,
+    )
     assert [e["type"] for e in events] == ["ADDED", "DELETED"]
 
 
 def test_an_object_leaving_the_selection_is_deleted_with_its_previous_content_and_the_event_rv(
-        sim: SimCluster) -> None:
+    sim: SimCluster,
+) -> None:
     # cache_watcher.go convertToWatchEvent: "return a delete event with the previous object content, but
     # with the event's resource version"
     rv = sim.store.resource_version
@@ -143,8 +161,12 @@ def test_an_object_leaving_the_selection_is_deleted_with_its_previous_content_an
     moved = sim.get("leases", "default", "a")
     moved["metadata"]["labels"] = {"tier": "db"}
     left = sim.store.update("leases", moved)
-    events = raw_watch(sim, f"/apis/coordination.k8s.io/v1/namespaces/default/leases?watch=1&resourceVersion={rv}"
-                            "&labelSelector=tier%3Dweb", 2)
+    events = raw_watch(
+        sim,
+        f"/apis/coordination.k8s.io/v1/namespaces/default/leases?watch=1&resourceVersion={rv}"
+        "&labelSelector=tier%3Dweb",
+        2,
+    )
     assert [e["type"] for e in events] == ["ADDED", "DELETED"]
     gone = events[1]["object"]["metadata"]
     assert gone["labels"] == {"tier": "web"}
@@ -158,13 +180,19 @@ def test_too_old_message_names_the_newest_version_no_longer_served(sim: SimClust
     for i in range(4):
         sim.store.create("leases", lease(f"l{i}"))
     oldest_kept = int(sim.store.resource_version) - 1
-    events = raw_watch(sim, f"/apis/coordination.k8s.io/v1/namespaces/default/leases?watch=1&resourceVersion={old_rv}", 1)
+    events = raw_watch(
+        sim, f"/apis/coordination.k8s.io/v1/namespaces/default/leases?watch=1&resourceVersion={old_rv}", 1
+    )
     assert events[0]["object"]["message"] == f"too old resource version: {old_rv} ({oldest_kept - 1})"
 
 
-@pytest.mark.parametrize("query, code", [("fieldSelector=spec.holderIdentity%3Dx", 400),
-                                         ("timeoutSeconds=soon", 400)])
+@pytest.mark.parametrize(
+    "query, code", [("fieldSelector=spec.holderIdentity%3Dx", 400), ("timeoutSeconds=soon", 400)]
+)
 def test_bad_watch_parameters_are_400_before_the_stream(sim: SimCluster, query: str, code: int) -> None:
-    resp = requests.get(f"{sim.url}/apis/coordination.k8s.io/v1/namespaces/default/leases?watch=1&{query}",
-                        headers={"Authorization": f"Bearer {sim.admin_token}"}, timeout=5)
+    resp = requests.get(
+        f"{sim.url}/apis/coordination.k8s.io/v1/namespaces/default/leases?watch=1&{query}",
+        headers={"Authorization": f"Bearer {sim.admin_token}"},
+        timeout=5,
+    )
     assert resp.status_code == code and resp.json()["reason"] == "BadRequest"
