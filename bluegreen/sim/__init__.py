@@ -9,9 +9,12 @@ sim.stop()
 
 from __future__ import annotations
 
+import base64
 import os
+import shutil
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +26,12 @@ from .controllers import Controllers
 from .errors import ApiError
 from .resources import RESOURCES
 from .server import Auth, Fault, Faults, RequestRecord, SimServer, User
+from .stats import Interval, Mark, Stats
+from .stats import compute as compute_stats
 from .store import Obj, Store
+from .tls import Certificates, make_certificates
 
-__all__ = ["ApiError", "Fault", "Faults", "RequestRecord", "SimCluster", "User"]
+__all__ = ["ApiError", "Fault", "Faults", "Mark", "RequestRecord", "SimCluster", "Stats", "User"]
 
 
 class SimCluster:
@@ -36,9 +42,20 @@ class SimCluster:
         auth: bool = False,
         rbac: bool = False,
         termination_delay: float | None = None,
+        *,
+        latency: float = 0.0,
+        tls: bool = False,
     ) -> None:
         """``termination_delay``: how long a deleted pod stays Terminating on the clock (None: as long as
-        ``ready_delay``); 0 removes deleted pods at once, with no Terminating state at all."""
+        ``ready_delay``); 0 removes deleted pods at once, with no Terminating state at all.
+
+        ``latency``: seconds (wall time) every request waits before the server handles it, as if the
+        client were far away; a new connection's first request waits one more latency for the TCP
+        handshake (two with TLS). See ``stats`` for counting round trips.
+
+        ``tls``: serve https with a certificate from a CA made for this cluster (``ca_file``/``ca_pem``);
+        the kubeconfig carries that CA as certificate-authority-data. Needs the ``openssl`` command.
+        """
         self._own_clock = clock is None
         self.clock: Clock = clock or RealClock()
         self.termination_delay = max(0.0, ready_delay if termination_delay is None else termination_delay)
@@ -52,15 +69,27 @@ class SimCluster:
             termination_delay=self.termination_delay,
         )
         self.faults = Faults()
-        self.auth = Auth(enabled=auth or rbac, rbac=rbac)
-        self.server = SimServer(self.store, self.apps, self.auth, self.faults)
+        self.auth = Auth(enabled=auth or rbac, rbac=rbac, now=self.clock.now)
+        self.certificates: Certificates | None = make_certificates() if tls else None
+        self.server = SimServer(
+            self.store,
+            self.apps,
+            self.auth,
+            self.faults,
+            latency=latency,
+            tls=self.certificates.server_context() if self.certificates else None,
+        )
         self._started = False
 
     # ---- lifecycle ----
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> SimCluster:
         self.controllers.start()
-        self.server.start(host, port)
+        try:
+            self.server.start(host, port)
+        except BaseException:
+            self.controllers.stop()  # e.g. the port is taken: leave nothing running
+            raise
         self._started = True
         return self
 
@@ -71,6 +100,8 @@ class SimCluster:
             self._started = False
         if self._own_clock:
             self.clock.stop()
+        if self.certificates is not None:
+            shutil.rmtree(self.certificates.directory, ignore_errors=True)
 
     def __enter__(self) -> SimCluster:
         return self if self._started else self.start()
@@ -86,19 +117,99 @@ class SimCluster:
     def admin_token(self) -> str:
         return self.auth.admin_token
 
+    @property
+    def ca_file(self) -> Path | None:
+        """The PEM file of the CA that signed the server certificate (None without tls)."""
+        return self.certificates.ca_cert if self.certificates else None
+
+    @property
+    def ca_pem(self) -> bytes | None:
+        return self.certificates.ca_pem if self.certificates else None
+
+    @property
+    def mint_secret(self) -> str:
+        """What the credential plugin shows to mint tokens (write_kubeconfig(exec_plugin=...) passes it)."""
+        return self.auth.mint_secret
+
+    @property
+    def tokens_minted(self) -> int:
+        """Tokens issued so far by ``issue_token`` and the credential plugin: a refresh shows as a rise."""
+        return self.auth.minted
+
+    def issue_token(self, user: str = "admin", ttl: float = 900.0, groups: tuple[str, ...] = ()) -> str:
+        """A token for ``user`` that the cluster refuses (401) ``ttl`` seconds later on its clock (advance a
+        FakeClock to expire it). Enforced when the cluster was made with auth=True or rbac=True."""
+        return self.auth.issue(user, ttl, groups)[0]
+
+    def install_exec_plugin(self, directory: str | os.PathLike[str], name: str = "kubelogin") -> Path:
+        """An executable ``directory/name`` that runs the fake credential plugin (credential.py), for a
+        test to put on PATH under a real plugin's name (aws, gke-gcloud-auth-plugin, kubelogin)."""
+        from . import credential
+
+        p = Path(directory) / name
+        p.write_text(
+            f"#!{sys.executable}\n"
+            "import runpy\n"
+            f"runpy.run_path({str(Path(credential.__file__).resolve())!r}, run_name='__main__')\n"
+        )
+        p.chmod(0o755)
+        return p
+
     def write_kubeconfig(
-        self, path: str | os.PathLike[str], token: str | None = None, namespace: str = "default"
+        self,
+        path: str | os.PathLike[str],
+        token: str | None = None,
+        namespace: str = "default",
+        *,
+        exec_plugin: str | os.PathLike[str] | None = None,
+        exec_args: list[str] | None = None,
+        exec_user: str = "admin",
+        exec_ttl: float = 900.0,
+        exec_groups: tuple[str, ...] = (),
     ) -> Path:
-        """A kubeconfig (mode 0600) whose current context points at this cluster as ``token``'s user."""
-        token = token or self.auth.admin_token
-        user = self.auth.tokens.get(token)
-        user_name = user.name if user else "user"
+        """A kubeconfig (mode 0600) whose current context points at this cluster as ``token``'s user; with
+        tls, it carries the cluster's CA as certificate-authority-data.
+
+        ``exec_plugin``: instead of a token, a user of the ``exec`` kind that runs this command (the
+        credential plugin: ``install_exec_plugin``'s path, or ``sys.executable`` with ``exec_args=["-m",
+        "bluegreen.sim.credential"]``); its env tells the plugin where to mint tokens for ``exec_user``
+        (with ``exec_groups``) that live ``exec_ttl`` seconds."""
+        cluster: dict[str, Any] = {"server": self.url}
+        if self.certificates is not None:
+            cluster["certificate-authority-data"] = base64.b64encode(self.certificates.ca_pem).decode()
+        if exec_plugin is not None:
+            user_name = exec_user
+            env = [
+                {"name": "BLUEGREEN_SIM_URL", "value": self.url},
+                {"name": "BLUEGREEN_SIM_MINT_SECRET", "value": self.auth.mint_secret},
+                {"name": "BLUEGREEN_SIM_USER", "value": exec_user},
+                {"name": "BLUEGREEN_SIM_TTL", "value": f"{exec_ttl:g}"},
+            ]
+            if exec_groups:
+                env.append({"name": "BLUEGREEN_SIM_GROUPS", "value": ",".join(exec_groups)})
+            if self.ca_file is not None:
+                env.append({"name": "BLUEGREEN_SIM_CA", "value": str(self.ca_file)})
+            user_entry: dict[str, Any] = {
+                "exec": {
+                    "apiVersion": "client.authentication.k8s.io/v1beta1",
+                    "command": os.fspath(exec_plugin),
+                    "args": list(exec_args or []),
+                    "env": env,
+                    "interactiveMode": "Never",
+                    "provideClusterInfo": False,
+                }
+            }
+        else:
+            token = token or self.auth.admin_token
+            user = self.auth.tokens.get(token)
+            user_name = user.name if user else "user"
+            user_entry = {"token": token}
         config = {
             "apiVersion": "v1",
             "kind": "Config",
             "preferences": {},
-            "clusters": [{"name": "sim", "cluster": {"server": self.url}}],
-            "users": [{"name": user_name, "user": {"token": token}}],
+            "clusters": [{"name": "sim", "cluster": cluster}],
+            "users": [{"name": user_name, "user": user_entry}],
             "contexts": [
                 {"name": "sim", "context": {"cluster": "sim", "user": user_name, "namespace": namespace}}
             ],
@@ -243,8 +354,30 @@ class SimCluster:
         return [r for r in self.requests if r.is_write]
 
     def clear_requests(self) -> None:
+        """Forget the request log (``stats`` counts from the log, so it starts afresh too)."""
         with self.server._lock:
             self.server.requests.clear()
+
+    def mark(self) -> Mark:
+        """Now, to count from: ``m = sim.mark(); ...; sim.stats(since=m)``."""
+        return Mark(time.monotonic())
+
+    def stats(self, since: Mark | None = None, exclude: Collection[str] = ()) -> Stats:
+        """Requests, TCP connections and serial round trips (the critical path; see stats.py) of the
+        requests received since ``since``. ``exclude``: kinds left out, among "proxy" (service and pod
+        proxy), "log" (pod logs) and "discovery" (/api, /apis, /version); watches never count as round
+        trips. Meaningful round-trip counts need ``latency`` well above thread start-up noise (50-100 ms):
+        see stats.py."""
+        records = self.requests
+        now = time.monotonic()
+        intervals = [
+            Interval(r.started, r.ended or now, r.kind, r.connection)
+            for r in records
+            if r.started  # records made by hand (tests) have no timing
+        ]
+        with self.server._lock:
+            opened = dict(self.server.connections_opened)
+        return compute_stats(intervals, opened, since, exclude)
 
     def on_request(self, fn: Callable[[RequestRecord], None]) -> Callable[[], None]:
         """Call ``fn(record)`` before each request is handled; returns a function that removes the hook."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -39,16 +41,57 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-seed", action="store_true", help="start empty instead of with the sample app 'web'"
     )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve https with a certificate from a CA of its own (the kubeconfig carries the CA)",
+    )
+    parser.add_argument(
+        "--token",
+        action="store_true",
+        help="require a bearer token (the kubeconfig carries the admin's)",
+    )
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="delay every request by this much, like a client far from its API server (default: 0)",
+    )
     args = parser.parse_args(argv)
 
-    sim = SimCluster(ready_delay=args.ready_delay, termination_delay=args.termination_delay).start(
-        args.host, args.port
+    sim = SimCluster(
+        ready_delay=args.ready_delay,
+        termination_delay=args.termination_delay,
+        auth=args.token,
+        tls=args.tls,
+        latency=max(0.0, args.latency_ms) / 1000.0,
     )
+    try:
+        sim.start(args.host, args.port)
+    except OSError as e:
+        sim.stop()
+        if e.errno == errno.EADDRINUSE:
+            print(f"port {args.port} is in use; pass --port", file=sys.stderr)
+        else:
+            print(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}", file=sys.stderr)
+        return 2
     try:
         kubeconfig = sim.write_kubeconfig(args.kubeconfig_out)
         if not args.no_seed:
             sim.seed_app("web", image="registry.example/web:1.0", replicas=3, color="blue")
-        print(f"Simulated Kubernetes API server listening on {sim.url}")
+        extras = [
+            what
+            for what, on in (
+                ("its own CA", args.tls),
+                ("token auth", args.token),
+                (f"{args.latency_ms:g} ms latency", args.latency_ms > 0),
+            )
+            if on
+        ]
+        print(
+            f"Simulated Kubernetes API server listening on {sim.url}"
+            + (f" ({', '.join(extras)})" if extras else "")
+        )
         print(f"Kubeconfig written to {kubeconfig} (namespace default)\n")
         if not args.no_seed:
             print(

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import io
+import itertools
 import json
 import re
 import secrets
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import errors
+from . import errors, stats
 from .errors import ApiError
 from .resources import RESOURCES, Resource, api_resource_list, group_versions, lookup
 from .store import Obj, Store, WatchEvent
@@ -49,6 +52,7 @@ _BODY_MEDIA_TYPES = ("application/json", "application/yaml", "application/vnd.ku
 _PROPAGATION_POLICIES = ("Foreground", "Background", "Orphan")
 # namespaces/NAME/<these> are subresources of the namespace, not resources inside it (real RequestInfo rule)
 _NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
+MINT_PATH = "/simulator/tokens"  # where credential.py mints tokens (kept in step with credential.MINT_PATH)
 
 
 # ---- request info ----------------------------------------------------------------------------------
@@ -134,10 +138,23 @@ class RequestRecord:
     namespace: str | None
     name: str | None
     subresource: str | None = None
+    # when the server received the request and answered it (time.monotonic), and on which connection
+    started: float = 0.0
+    ended: float = 0.0
+    connection: int = 0
 
     @property
     def is_write(self) -> bool:
         return self.verb in _WRITE_VERBS
+
+    @property
+    def kind(self) -> str:
+        """What ``sim.stats`` counts it as: "watch", "proxy", "log", "discovery" or "api"."""
+        if self.verb == "watch":
+            return "watch"
+        if self.subresource in (stats.PROXY, stats.LOG):
+            return self.subresource
+        return "api" if self.resource else stats.DISCOVERY
 
 
 @dataclass
@@ -250,14 +267,40 @@ class Auth:
     admin_token: str = field(default_factory=lambda: "sim-admin-" + secrets.token_hex(8))
     tokens: dict[str, User] = field(default_factory=dict)
     grants: dict[str, list[tuple[str | None, dict[str, Any]]]] = field(default_factory=dict)
+    # token -> when it stops being accepted, on ``now`` (the cluster's clock); tokens not here never expire
+    expiry: dict[str, float] = field(default_factory=dict)
+    now: Callable[[], float] = time.time
+    # the secret a credential plugin shows to mint tokens (POST /simulator/tokens), and how many it minted
+    mint_secret: str = field(default_factory=lambda: "sim-mint-" + secrets.token_hex(16))
+    minted: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.tokens[self.admin_token] = User("admin", ("system:masters", "system:authenticated"))
 
-    def add_token(self, token: str, user: str, groups: tuple[str, ...] = ()) -> None:
+    def add_token(
+        self, token: str, user: str, groups: tuple[str, ...] = (), expires_at: float | None = None
+    ) -> None:
+        """``user`` "admin" or a ``groups`` with "system:masters" may do anything; ``expires_at`` is a
+        time on the cluster's clock after which the token is refused with 401 (when auth is on)."""
         with self._lock:
             self.tokens[token] = User(user, tuple(groups) + ("system:authenticated",))
+            if expires_at is not None:
+                self.expiry[token] = expires_at
+            else:
+                self.expiry.pop(token, None)
+
+    def issue(self, user: str, ttl: float, groups: tuple[str, ...] = ()) -> tuple[str, float]:
+        """A new token for ``user`` that expires ``ttl`` seconds from now; returns (token, expiry time).
+        ``user`` "admin" gets the admin's groups, like the admin token."""
+        token = "sim-token-" + secrets.token_hex(16)
+        if user == "admin" and not groups:
+            groups = ("system:masters",)
+        expires_at = self.now() + ttl
+        self.add_token(token, user, groups, expires_at)
+        with self._lock:
+            self.minted += 1
+        return token, expires_at
 
     def grant(self, user: str, namespace: str | None, rules: list[dict[str, Any]]) -> None:
         with self._lock:
@@ -271,8 +314,12 @@ class Auth:
                 return self.tokens.get(token) or User("admin", ("system:masters", "system:authenticated"))
         if not authorization or not authorization.startswith("Bearer "):
             return None
+        token = authorization[len("Bearer ") :].strip()
         with self._lock:
-            return self.tokens.get(authorization[len("Bearer ") :].strip())
+            expires_at = self.expiry.get(token)
+            if expires_at is not None and self.now() >= expires_at:
+                return None  # the real server answers an expired token like an unknown one: 401
+            return self.tokens.get(token)
 
     def allowed(self, user: User, info: RequestInfo) -> bool:
         if not self.rbac or user.is_admin or not info.is_resource:
@@ -314,12 +361,29 @@ class _DropConnection(Exception):
 
 
 class SimServer:
-    def __init__(self, store: Store, apps: AppRegistry | None, auth: Auth, faults: Faults) -> None:
+    def __init__(
+        self,
+        store: Store,
+        apps: AppRegistry | None,
+        auth: Auth,
+        faults: Faults,
+        *,
+        latency: float = 0.0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        """``latency``: seconds every request waits before it is handled (a watch: before its response
+        headers), as if the client were that far away; the first request on a new connection waits once
+        more (the TCP handshake), twice more with ``tls`` (the TLS 1.3 handshake)."""
         self.store = store
         self.apps = apps
         self.auth = auth
         self.faults = faults
+        self.latency = max(0.0, latency)
+        self.tls = tls
         self.requests: list[RequestRecord] = []
+        # connection id -> when it was accepted (time.monotonic); ids count up from 1
+        self.connections_opened: dict[int, float] = {}
+        self._conn_seq = itertools.count(1)
         self._hooks: list[RequestHook] = []
         self._lock = threading.Lock()
         self._httpd: _HTTPServer | None = None
@@ -343,7 +407,7 @@ class SimServer:
     def url(self) -> str:
         assert self._httpd is not None, "server not started"
         host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host!s}:{port}"
 
     def stop(self) -> None:
         self._stopping.set()
@@ -378,6 +442,12 @@ class SimServer:
         with self._lock:
             self.requests.append(record)
 
+    def new_connection(self) -> int:
+        with self._lock:
+            n = next(self._conn_seq)
+            self.connections_opened[n] = time.monotonic()
+        return n
+
     def pick_round_robin(self, key: tuple[str, str], n: int) -> int:
         with self._lock:
             i = self._rr.get(key, 0)
@@ -399,6 +469,13 @@ class _HTTPServer(ThreadingHTTPServer):
         self.conn_lock = threading.Lock()
         super().__init__(addr, handler)
 
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, addr = self.socket.accept()
+        if self.sim.tls is not None:
+            # the handshake happens in the handler's thread (setup), not in the accepting one
+            sock = self.sim.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
     def close_all(self) -> None:
         with self.conn_lock:
             conns = list(self.connections)
@@ -412,10 +489,24 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # else keep-alive requests wait ~40 ms on delayed ACKs
     server: _HTTPServer
 
+    conn_id = 0
+    handshake_pending = True  # the first request on a connection also pays the connection's set-up
+
     def setup(self) -> None:
         super().setup()
         with self.server.conn_lock:
             self.server.connections.add(self.connection)
+        self.conn_id = self.server.sim.new_connection()
+        if isinstance(self.connection, ssl.SSLSocket):
+            self.connection.settimeout(10)
+            try:
+                self.connection.do_handshake()
+            except (OSError, ssl.SSLError):
+                self.close_connection = True
+                self.rfile = io.BytesIO(b"")  # nothing to read: handle() ends at once
+            finally:
+                with contextlib.suppress(OSError):
+                    self.connection.settimeout(None)
 
     def finish(self) -> None:
         with self.server.conn_lock:
@@ -451,8 +542,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, method: str) -> None:
         sim = self.server.sim
+        started = time.monotonic()
         split = urlsplit(self.path)
         self.url_path, self.raw_query = split.path, split.query
+        if self.url_path == MINT_PATH:
+            self._mint(method)  # the credential plugin's side door: not an API request, not counted
+            return
+        self._delay()
         self.query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
         self.body, self.body_error = b"", None
         try:
@@ -477,6 +573,8 @@ class _Handler(BaseHTTPRequestHandler):
             info.namespace,
             info.name,
             info.subresource,
+            started=started,
+            connection=self.conn_id,
         )
         self.record = record
         try:
@@ -523,7 +621,55 @@ class _Handler(BaseHTTPRequestHandler):
     drop_after = False
     logged = False
 
+    def _delay(self) -> None:
+        """The modelled distance to the client (SimServer.latency); a new connection's first request also
+        pays for the TCP handshake, and for the TLS one on https."""
+        sim = self.server.sim
+        wait = sim.latency
+        if self.handshake_pending:
+            self.handshake_pending = False
+            wait += sim.latency * (2 if sim.tls is not None else 1)
+        if wait > 0:
+            sim.wait(wait)
+
+    def _mint(self, method: str) -> None:
+        """POST /simulator/tokens with ``Authorization: Bearer <mint secret>`` and {"user", "groups",
+        "ttl"}: a token that expires, for the credential plugin (credential.py). Not a Kubernetes API."""
+        auth = self.server.sim.auth
+        try:
+            body = json.loads(self._read_body() or b"{}")
+        except (ValueError, ApiError):
+            body = None
+        if method != "POST" or (self.headers.get("Authorization") or "") != f"Bearer {auth.mint_secret}":
+            self._reply_plain(401, errors.unauthorized().status())
+            return
+        if not isinstance(body, dict) or not isinstance(body.get("user"), str):
+            self._reply_plain(
+                400, errors.bad_request('the body must be {"user": NAME, "ttl": SECONDS}').status()
+            )
+            return
+        ttl = float(body.get("ttl") or 900)
+        groups = tuple(str(g) for g in body.get("groups") or ())
+        token, expires_at = auth.issue(body["user"], ttl, groups)
+        self._reply_plain(
+            201,
+            {
+                "token": token,
+                "expirationTimestamp": self.server.sim.store.clock.isoformat(expires_at),
+                "expiresIn": ttl,
+            },
+        )
+
+    def _reply_plain(self, status: int, obj: Any) -> None:
+        data = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def _drop(self) -> None:
+        self.record.ended = time.monotonic()
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
@@ -577,7 +723,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.sim.log(self.record)
             self.logged = True
             raise _DropConnection()
-        # log before replying, so a client that has its answer always finds the record
+        # log before replying, so a client that has its answer always finds the record (and its end)
+        self.record.ended = time.monotonic()
         self.server.sim.log(self.record)
         self.logged = True
         self.send_response(status)
@@ -1084,6 +1231,7 @@ class _Handler(BaseHTTPRequestHandler):
             except ValueError:
                 raise errors.bad_request(f'invalid resource version "{rv_param}"') from None
         self.record.status = 200
+        self.record.ended = time.monotonic()
         self.server.sim.log(self.record)
         self.logged = True
         if self.drop_after:
