@@ -257,12 +257,73 @@ def test_masks_come_first_and_cover_every_credential(
     first_other = next(i for i, line in enumerate(lines) if not line.startswith("::add-mask::"))
     masks = {line.removeprefix("::add-mask::") for line in lines[:first_other]}
     assert lines[first_other:] == ["bluegreen starts"]
-    # '%' is escaped so the runner registers the literal password.
-    assert {TOKEN, CLIENT_KEY, PASSWORD.replace("%", "%25")} <= masks
-    # The input itself, line by line, as GitHub masks a multi-line secret.
-    assert {line.strip().replace("%", "%25") for line in given.splitlines() if line.strip()} <= masks
+    secrets = {TOKEN, CLIENT_KEY, PASSWORD.replace("%", "%25")}  # '%' escaped: the literal is masked
     if encode:
-        assert "".join(given.split()) in masks
+        # All of a base64 input is secret: whole, and line by line as it was wrapped.
+        blob_lines = {line.strip() for line in given.splitlines() if line.strip()}
+        assert masks == secrets | {"".join(given.split())} | blob_lines
+    else:
+        # Only the secrets: `name: prod` masked would turn every later "prod" in the job's log into ***.
+        assert masks == secrets
+
+
+def test_raw_yaml_structure_and_names_are_never_masked(entrypoint: types.ModuleType) -> None:
+    masks = set(entrypoint.secret_values(KUBECONFIG_YAML))
+    for harmless in (
+        "apiVersion: v1",
+        "name: prod",
+        "user:",
+        "prod",
+        "deployer",
+        "admin",
+        "https://k8s.example:6443",
+    ):
+        assert harmless not in masks
+
+
+def test_client_certificate_data_is_public_and_not_masked(entrypoint: types.ModuleType) -> None:
+    config = {
+        "users": [{"name": "u", "user": {"client-certificate-data": "Q0VSVA==", "client-key-data": "S0VZ"}}]
+    }
+    assert entrypoint.secret_values(yaml.safe_dump(config)) == ["S0VZ"]
+
+
+def test_secret_like_exec_env_values_are_masked_and_the_rest_is_not(entrypoint: types.ModuleType) -> None:
+    config = {
+        "users": [
+            {
+                "name": "eks",
+                "user": {
+                    "exec": {
+                        "apiVersion": "client.authentication.k8s.io/v1beta1",
+                        "command": "aws",
+                        "args": ["eks", "get-token", "--cluster-name", "prod"],
+                        "env": [
+                            {"name": "AWS_PROFILE", "value": "deploy"},
+                            {"name": "AWS_SECRET_ACCESS_KEY", "value": "wJalrXUtnFEMI"},
+                            {"name": "AWS_SESSION_TOKEN", "value": "FwoGZXIvYXdz"},
+                            {"name": "AZURE_CLIENT_SECRET", "value": "az-s3cret"},
+                            {"name": "VAULT_PASSWORD", "value": "hunter22"},
+                            {"name": "KUBELOGIN_API_KEY", "value": "k3y"},
+                            {"name": "AWS_REGION", "value": "eu-west-1"},
+                        ],
+                    }
+                },
+            }
+        ]
+    }
+    assert set(entrypoint.secret_values(yaml.safe_dump(config))) == {
+        "wJalrXUtnFEMI",
+        "FwoGZXIvYXdz",
+        "az-s3cret",
+        "hunter22",
+        "k3y",
+    }
+
+
+def test_a_multi_line_secret_is_masked_line_by_line(entrypoint: types.ModuleType) -> None:
+    config = {"users": [{"name": "u", "user": {"password": "first line\nsecond line"}}]}
+    assert entrypoint.secret_values(yaml.safe_dump(config)) == ["first line", "second line"]
 
 
 def test_secret_values_walks_auth_provider_config(entrypoint: types.ModuleType) -> None:
@@ -289,6 +350,110 @@ def test_secret_values_walks_auth_provider_config(entrypoint: types.ModuleType) 
 
 def test_plain_yaml_is_never_taken_for_base64(entrypoint: types.ModuleType) -> None:
     assert entrypoint.decode_kubeconfig(KUBECONFIG_YAML) == KUBECONFIG_YAML.strip()
+
+
+# --- debug, job summary ------------------------------------------------------------------------------
+
+
+def test_runner_debug_turns_on_debug(entrypoint: types.ModuleType, fake_cli: FakeCli) -> None:
+    os.environ["RUNNER_DEBUG"] = "1"  # "Re-run jobs" with "Enable debug logging"
+    set_inputs(command="status", service="web", debug="false")
+    run(entrypoint)
+    assert fake_cli.calls[0].env["BLUEGREEN_DEBUG"] == "true"
+
+
+def test_without_runner_debug_the_debug_input_decides(
+    entrypoint: types.ModuleType, fake_cli: FakeCli
+) -> None:
+    os.environ.pop("RUNNER_DEBUG", None)
+    set_inputs(command="status", service="web", debug="false")
+    run(entrypoint)
+    assert fake_cli.calls[0].env["BLUEGREEN_DEBUG"] == "false"
+
+
+@pytest.mark.parametrize(
+    ("summary", "written"), [("true", True), ("", True), ("false", False), ("False", False)]
+)
+def test_summary_false_hides_the_step_summary_from_the_cli(
+    entrypoint: types.ModuleType, fake_cli: FakeCli, tmp_path: Path, summary: str, written: bool
+) -> None:
+    os.environ["GITHUB_STEP_SUMMARY"] = str(tmp_path / "summary.md")
+    set_inputs(command="deploy", image="web:2", service="web", summary=summary)
+    run(entrypoint)
+    (call,) = fake_cli.calls
+    assert ("GITHUB_STEP_SUMMARY" in call.env) is written
+    assert "BLUEGREEN_SUMMARY" not in call.env  # not a CLI flag
+
+
+def test_every_action_input_reaches_the_cli_by_its_flag_name(
+    entrypoint: types.ModuleType, fake_cli: FakeCli
+) -> None:
+    """As the runner does: every input of action.yml set, to its default unless given."""
+    inputs = yaml.safe_load((ENTRYPOINT.parent / "action.yml").read_text())["inputs"]
+    given = {"service": "web\nweb-internal", "image": "web:2", "command": "deploy"}
+    for name, spec in inputs.items():
+        os.environ["INPUT_" + name.upper()] = given.get(name, str(spec.get("default", "")))
+    run(entrypoint)
+    (call,) = fake_cli.calls
+    forwarded = {k for k in call.env if k.startswith("BLUEGREEN_")}
+    expected = {
+        "BLUEGREEN_" + name.upper().replace("-", "_")
+        for name, spec in inputs.items()
+        if name not in ("command", "kubeconfig", "summary")
+        and (given.get(name) or str(spec.get("default", "")))
+    }
+    assert forwarded == expected
+    assert call.env["BLUEGREEN_SERVICE"] == "web\nweb-internal"
+    assert call.env["BLUEGREEN_SCALE_DOWN_DELAY"] == "30s"
+    assert call.env["BLUEGREEN_HOLD"] == "false"
+
+
+# --- leaving without interpreter teardown ----------------------------------------------------------
+
+
+def test_finish_runs_exit_handlers_then_leaves_with_the_code(entrypoint: types.ModuleType) -> None:
+    events: list[str] = []
+    entrypoint.finish(
+        3, run_exit_handlers=lambda: events.append("atexit"), hard_exit=lambda c: events.append(f"exit {c}")
+    )
+    assert events == ["atexit", "exit 3"]
+
+
+@pytest.mark.parametrize(
+    ("raised", "code"), [(SystemExit(4), 4), (SystemExit(None), 0), (SystemExit("boom"), 1)]
+)
+def test_run_hands_the_cli_exit_code_to_finish(
+    entrypoint: types.ModuleType, monkeypatch: pytest.MonkeyPatch, raised: SystemExit, code: int
+) -> None:
+    def fake_main() -> None:
+        raise raised
+
+    finished: list[int] = []
+    monkeypatch.setattr(entrypoint, "main", fake_main)
+    monkeypatch.setattr(entrypoint, "finish", finished.append)
+    entrypoint.run()
+    assert finished == [code]
+
+
+def test_the_real_process_flushes_output_and_removes_the_kubeconfig(tmp_path: Path) -> None:
+    """os._exit skips buffered-stdout flushing and `finally` blocks that have not run: prove neither is lost."""
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INPUT_", "BLUEGREEN_", "GITHUB_"))}
+    env["TMPDIR"] = str(tmp_path)
+    version = subprocess.run(
+        [sys.executable, str(ENTRYPOINT), "--version"], env=env, capture_output=True, text=True, check=False
+    )
+    assert version.returncode == 0, version.stderr
+    assert "bluegreen" in version.stdout  # stdout is a pipe here, so block-buffered: it was flushed
+
+    broken = {"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [], "contexts": []}
+    env.update(INPUT_COMMAND="status", INPUT_SERVICE="web", INPUT_KUBECONFIG=yaml.safe_dump(broken))
+    status = subprocess.run(
+        [sys.executable, str(ENTRYPOINT)], env=env, capture_output=True, text=True, check=False
+    )
+    assert status.returncode not in (0, None), status.stderr
+    assert not list(tmp_path.glob("bluegreen-kubeconfig-*"))
 
 
 # --- any other CI: the image is the plain CLI --------------------------------------------------------
