@@ -22,8 +22,9 @@ import yaml
 
 from .apps import AppRegistry
 from .clock import Clock, FakeClock, RealClock
-from .controllers import Controllers
+from .controllers import Controllers, NodeCapacity
 from .errors import ApiError
+from .quota import admit_pod, parse_quantity
 from .resources import RESOURCES
 from .server import Auth, Fault, Faults, RequestRecord, SimServer, User
 from .stats import Interval, Mark, Stats
@@ -45,6 +46,10 @@ class SimCluster:
         *,
         latency: float = 0.0,
         tls: bool = False,
+        nodes: int = 3,
+        node_cpu: str | None = None,
+        node_memory: str | None = None,
+        max_pods_per_node: int | None = None,
     ) -> None:
         """``termination_delay``: how long a deleted pod stays Terminating on the clock (None: as long as
         ``ready_delay``); 0 removes deleted pods at once, with no Terminating state at all.
@@ -55,6 +60,12 @@ class SimCluster:
 
         ``tls``: serve https with a certificate from a CA made for this cluster (``ca_file``/``ca_pem``);
         the kubeconfig carries that CA as certificate-authority-data. Needs the ``openssl`` command.
+
+        ``nodes``, ``node_cpu``, ``node_memory``, ``max_pods_per_node``: the worker nodes and what each can
+        hold (quantities like "2", "500m", "4Gi"). Given any capacity, pods are placed where their
+        requests fit, and a pod that fits nowhere stays Pending with PodScheduled=False, reason
+        Unschedulable and the scheduler's message ("0/3 nodes are available: 3 Insufficient cpu. ...")
+        until a pod is deleted. Without (the default), every pod is scheduled at once.
         """
         self._own_clock = clock is None
         self.clock: Clock = clock or RealClock()
@@ -67,7 +78,16 @@ class SimCluster:
             self.apps,
             ready_delay=ready_delay,
             termination_delay=self.termination_delay,
+            nodes=nodes,
+            capacity=None
+            if node_cpu is None and node_memory is None and max_pods_per_node is None
+            else NodeCapacity(
+                cpu=parse_quantity(node_cpu) if node_cpu is not None else None,
+                memory=parse_quantity(node_memory) if node_memory is not None else None,
+                pods=max_pods_per_node if max_pods_per_node is not None else 110,
+            ),
         )
+        self.store.admission.append(self._admit_quota)
         self.faults = Faults()
         self.auth = Auth(enabled=auth or rbac, rbac=rbac, now=self.clock.now)
         self.certificates: Certificates | None = make_certificates() if tls else None
@@ -80,6 +100,16 @@ class SimCluster:
             tls=self.certificates.server_context() if self.certificates else None,
         )
         self._started = False
+
+    def _admit_quota(self, resource: str, obj: Obj) -> None:
+        """The ResourceQuota admission plugin, for pods (called by the store inside its lock, so that two
+        creates cannot both take the last of a quota)."""
+        if resource != "pods":
+            return
+        ns = obj["metadata"].get("namespace")
+        quotas = self.store.list("resourcequotas", ns, copy_items=False)[0]
+        if quotas:
+            admit_pod(obj, quotas, self.store.list("pods", ns, copy_items=False)[0], self.clock.now())
 
     # ---- lifecycle ----
 

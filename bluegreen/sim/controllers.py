@@ -36,6 +36,7 @@ from typing import Any
 from .apps import AppRegistry, Behaviour
 from .clock import Clock
 from .errors import ApiError
+from .quota import ZERO, Quantity, pod_requests, quota_status
 from .selectors import from_label_selector_object
 from .store import Obj, Store
 
@@ -60,7 +61,6 @@ _SKIP_ANNOTATIONS = {
 
 # what k8s.io/apimachinery/pkg/util/rand uses for generated names and hashes: no vowels, no look-alikes
 _ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"
-_NODES = ("sim-worker-1", "sim-worker-2", "sim-worker-3")
 _MAX_CRASH_BACKOFF = 300.0
 
 # Progressing condition reasons (pkg/controller/deployment/util)
@@ -252,6 +252,16 @@ class _WorkQueue:
 # ---- the kubelet's view of one pod -----------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class NodeCapacity:
+    """What every simulated node can hold: ``pods`` at most, and requests up to ``cpu`` and ``memory``
+    (None: no limit on that resource)."""
+
+    cpu: Quantity | None = None
+    memory: Quantity | None = None
+    pods: int = 110
+
+
 @dataclass
 class _PodRuntime:
     uid: str
@@ -286,8 +296,14 @@ class Controllers:
         *,
         crash_backoff: float = 10.0,
         termination_delay: float | None = None,
+        nodes: int = 3,
+        capacity: NodeCapacity | None = None,
     ) -> None:
         self.store = store
+        self.nodes = [f"sim-worker-{i + 1}" for i in range(max(1, nodes))]
+        # what each node offers; None: room for any number of pods (binding is folded into the create)
+        self.capacity = capacity
+        self._waiting_pods: set[tuple[str, str]] = set()  # pods left unscheduled, tried again on a deletion
         self.clock = clock
         self.apps = apps
         self.ready_delay = max(0.0, ready_delay)
@@ -303,6 +319,7 @@ class Controllers:
         self._runtime: dict[tuple[str, str], _PodRuntime] = {}
         self._kill_at: dict[tuple[str, str], tuple[str, float]] = {}  # terminating pod -> (uid, removal time)
         self._events: dict[tuple[str, str, str], tuple[str, str]] = {}
+        self._rs_backoff: dict[tuple[str, str], float] = {}  # ReplicaSets whose pod creation was refused
         self._ip_seq = 0
         self._node_seq = 0
         self._event_seq = 0
@@ -380,7 +397,7 @@ class Controllers:
             return
         self._unsubscribe = self.store.subscribe(self._on_change)
         self._subscribed = True
-        for resource in ("services", "pods", "deployments", "replicasets"):
+        for resource in ("services", "pods", "deployments", "replicasets", "resourcequotas"):
             for obj in self.store.list(resource, copy_items=False)[0]:
                 self._on_change("ADDED", resource, obj)
 
@@ -434,6 +451,14 @@ class Controllers:
                     add(("deployment", ns, deployment))
             for svc in self._services_selecting(event_type, ns, name, meta.get("labels") or {}):
                 add(("service", ns, svc))
+            for quota in self.store.list("resourcequotas", ns, copy_items=False)[0]:
+                add(("quota", ns, quota["metadata"]["name"]))
+            if event_type == "DELETED":
+                self._retry_refused(ns)
+                for waiting in list(self._waiting_pods):
+                    if waiting != (ns, name):
+                        add(("pod", *waiting))
+                self._waiting_pods.discard((ns, name))
         elif resource == "services":
             with self._index_lock:
                 selector = (obj.get("spec") or {}).get("selector")
@@ -442,6 +467,10 @@ class Controllers:
                 else:
                     self._svc_selectors[(ns, name)] = dict(selector)
             add(("service", ns, name))
+        elif resource == "resourcequotas":
+            if event_type != "DELETED":
+                add(("quota", ns, name))
+            self._retry_refused(ns)
         elif resource == "endpoints" and event_type == "DELETED":
             add(("service", ns, name))
         elif resource == "endpointslices" and event_type == "DELETED":
@@ -477,6 +506,28 @@ class Controllers:
             self._sync_pod(ns, name)
         elif kind == "service":
             self._sync_service(ns, name)
+        elif kind == "quota":
+            self._sync_quota(ns, name)
+
+    def _retry_refused(self, ns: str) -> None:
+        """ReplicaSets of ``ns`` whose pods a quota refused: try again now that something changed."""
+        for rs_ns, rs_name in list(self._rs_backoff):
+            if rs_ns == ns:
+                self._queue.add(("replicaset", rs_ns, rs_name))
+
+    # ---- resource quota controller ---------------------------------------------------------------
+
+    def _sync_quota(self, ns: str, name: str) -> None:
+        """status.hard from spec.hard and status.used from the namespace's pods (resource_quota_controller)."""
+        quota = self.store.get_shared("resourcequotas", ns, name)
+        if quota is None:
+            return
+        pods = self.store.list("pods", ns, copy_items=False)[0]
+        status = quota_status(quota, pods, self.clock.now())
+        if status != quota.get("status"):
+            new = copy.deepcopy(quota)
+            new["status"] = status
+            self.store.update("resourcequotas", new, subresource="status")
 
     # ---- timers ----------------------------------------------------------------------------------
 
@@ -985,10 +1036,43 @@ class Controllers:
                     else f'Deployment "{d["metadata"]["name"]}" has timed out progressing.'
                 )
                 _set_condition(new_status, "Progressing", "False", TIMED_OUT, msg, now_iso)
+        if progress:
+            self._copy_replica_failure(new_status, new_rs, old_rss)
         if new_status != (stored_status if stored_status is not None else d.get("status") or {}):
             d["status"] = new_status
             self.store.update("deployments", d, subresource="status")
         self._requeue_stuck(d, new_status)
+
+    @staticmethod
+    def _copy_replica_failure(status: Obj, new_rs: Obj | None, old_rss: list[Obj]) -> None:
+        """progress.go getReplicaFailures: the new ReplicaSet's ReplicaFailure condition, else an old
+        one's, becomes the Deployment's (ReplicaSetToDeploymentCondition); none removes it."""
+        found = None
+        for rs in ([new_rs] if new_rs is not None else []) + old_rss:
+            found = _condition(rs.get("status") or {}, "ReplicaFailure")
+            if found is not None:
+                break
+        if found is None:
+            if _condition(status, "ReplicaFailure") is not None:
+                _remove_condition(status, "ReplicaFailure")
+            return
+        current = _condition(status, "ReplicaFailure")
+        if current is not None and (current.get("status"), current.get("reason")) == (
+            found.get("status"),
+            found.get("reason"),
+        ):
+            return
+        _remove_condition(status, "ReplicaFailure")
+        status["conditions"].append(
+            {
+                "type": "ReplicaFailure",
+                "status": found.get("status"),
+                "lastUpdateTime": found.get("lastTransitionTime"),
+                "lastTransitionTime": found.get("lastTransitionTime"),
+                "reason": found.get("reason"),
+                "message": found.get("message"),
+            }
+        )
 
     def _timed_out(self, d: Obj, status: Obj) -> bool:
         cond = _condition(status, "Progressing")
@@ -1032,9 +1116,20 @@ class Controllers:
         terminating = sum(1 for p in owned if _is_pod_terminating(p))
         want = _replicas(rs)
         diff = len(pods) - want
+        manage_error: ApiError | None = None
         if diff < 0:
             for _ in range(-diff):
-                pods.append(self._create_pod(rs))
+                try:
+                    pods.append(self._create_pod(rs))
+                except ApiError as e:
+                    if e.code != 403:
+                        raise
+                    # refused by admission (a quota): the rest of the batch is skipped, as in slowStartBatch
+                    manage_error = e
+                    self._event(
+                        rs, "Warning", "FailedCreate", f"Error creating: {e.message}", "replicaset-controller"
+                    )
+                    break
         elif diff > 0:
             doomed = sorted(pods, key=_deletion_rank)[:diff]
             doomed_names = {p["metadata"]["name"] for p in doomed}
@@ -1073,15 +1168,46 @@ class Controllers:
         _omit_zero(
             status, "fullyLabeledReplicas", "readyReplicas", "availableReplicas", "terminatingReplicas"
         )
+        self._replica_failure(rs, status, manage_error)
         if status != (rs.get("status") or {}):
             rs["status"] = status
             self.store.update("replicasets", rs, subresource="status")
+
+    def _replica_failure(self, rs: Obj, status: Obj, error: ApiError | None) -> None:
+        """replica_set_utils.go calculateStatus: a failed create sets ReplicaFailure (reason FailedCreate,
+        the API error as message) unless one is already there; a sync without error removes it. A
+        refused ReplicaSet is retried with a doubling back-off, and sooner when a pod or quota of its
+        namespace changes (we differ: the real one waits for its rate-limited requeue)."""
+        key = (rs["metadata"]["namespace"], rs["metadata"]["name"])
+        if error is None:
+            self._rs_backoff.pop(key, None)
+            if _condition(status, "ReplicaFailure") is not None:
+                _remove_condition(status, "ReplicaFailure")
+                if not status["conditions"]:
+                    del status["conditions"]
+            return
+        if _condition(status, "ReplicaFailure") is None:
+            status["conditions"] = [
+                *(status.get("conditions") or []),
+                {
+                    "type": "ReplicaFailure",
+                    "status": "True",
+                    "lastTransitionTime": self.clock.isoformat(),
+                    "reason": "FailedCreate",
+                    "message": error.message,
+                },
+            ]
+        backoff = self._rs_backoff.get(key, 0.5) * 2
+        self._rs_backoff[key] = min(backoff, 300.0)
+        self._schedule(self.clock.now() + backoff, ("replicaset", *key))
 
     def _create_pod(self, rs: Obj) -> Obj:
         tmpl = copy.deepcopy(rs["spec"].get("template") or {})
         tmeta = tmpl.get("metadata") or {}
         spec = tmpl.get("spec") or {}
-        spec["nodeName"] = self._next_node()  # the scheduler's binding, folded into the create
+        node = self._next_node(spec)  # the scheduler's binding, folded into the create
+        if node is not None:
+            spec["nodeName"] = node
         rs_name = rs["metadata"]["name"]
         meta: Obj = {
             "generateName": f"{rs_name}-",
@@ -1117,10 +1243,84 @@ class Controllers:
         )
         return created
 
-    def _next_node(self) -> str:
-        node = _NODES[self._node_seq % len(_NODES)]
-        self._node_seq += 1
-        return node
+    def _next_node(self, pod_spec: Obj) -> str | None:
+        """The node a pod goes to, round-robin among those with room for it (NodeResourcesFit: pod
+        count, then cpu and memory requests against what the pods bound there request); None when none
+        has room."""
+        n = len(self.nodes)
+        if self.capacity is None:
+            node = self.nodes[self._node_seq % n]
+            self._node_seq += 1
+            return node
+        reasons = self._fit_reasons({"spec": pod_spec})
+        for i in range(n):
+            node = self.nodes[(self._node_seq + i) % n]
+            if not reasons[node]:
+                self._node_seq += i + 1
+                return node
+        return None
+
+    def _fit_reasons(self, pod: Obj) -> dict[str, list[str]]:
+        """Per node, why ``pod`` does not fit there (empty: it fits)."""
+        assert self.capacity is not None
+        cap = self.capacity
+        want, _ = pod_requests(pod)
+        cpu, mem = want.get("cpu", ZERO).value, want.get("memory", ZERO).value
+        uid = (pod.get("metadata") or {}).get("uid")
+        used: dict[str, list[Any]] = {node: [0, ZERO.value, ZERO.value] for node in self.nodes}
+        for other in self.store.list("pods", copy_items=False)[0]:
+            node = (other.get("spec") or {}).get("nodeName")
+            if node not in used or _is_pod_terminal(other) or other["metadata"].get("uid") == uid:
+                continue
+            req, _ = pod_requests(other)
+            used[node][0] += 1
+            used[node][1] += req.get("cpu", ZERO).value
+            used[node][2] += req.get("memory", ZERO).value
+        out: dict[str, list[str]] = {}
+        for node, (count, ucpu, umem) in used.items():
+            why = []
+            if count + 1 > cap.pods:
+                why.append("Too many pods")
+            if cpu > 0 and cap.cpu is not None and ucpu + cpu > cap.cpu.value:
+                why.append("Insufficient cpu")
+            if mem > 0 and cap.memory is not None and umem + mem > cap.memory.value:
+                why.append("Insufficient memory")
+            out[node] = why
+        return out
+
+    def _unschedulable(self, pod: Obj) -> None:
+        """No node has room: PodScheduled=False, reason Unschedulable, with the scheduler's FitError
+        message, and a FailedScheduling event; the pod is tried again when a pod goes away."""
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        counts: dict[str, int] = {}
+        for why in self._fit_reasons(pod).values():
+            for reason in why:
+                counts[reason] = counts.get(reason, 0) + 1
+        n = len(self.nodes)
+        message = (
+            f"0/{n} nodes are available: {', '.join(sorted(f'{v} {k}' for k, v in counts.items()))}. "
+            f"preemption: 0/{n} nodes are available: {n} No preemption victims found for incoming pod."
+        )
+        self._waiting_pods.add((ns, name))
+        status = copy.deepcopy(pod.get("status") or {})
+        status["phase"] = "Pending"
+        old = _condition(status, "PodScheduled")
+        cond: Obj = {
+            "type": "PodScheduled",
+            "status": "False",
+            "lastProbeTime": None,
+            "lastTransitionTime": old["lastTransitionTime"]
+            if old is not None and old.get("status") == "False"
+            else self.clock.isoformat(),
+            "reason": "Unschedulable",
+            "message": message,
+        }
+        status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
+        status["conditions"].append(cond)
+        if status != pod.get("status"):
+            self._event(pod, "Warning", "FailedScheduling", message, "default-scheduler")
+            pod["status"] = status
+            self.store.update("pods", pod, subresource="status")
 
     # ---- kubelet ---------------------------------------------------------------------------------
 
@@ -1140,8 +1340,13 @@ class Controllers:
             return
         node = pod["spec"].get("nodeName")
         if not node:
-            pod["spec"]["nodeName"] = self._next_node()
-            self.store.update("pods", pod)  # a bare pod: bind it; its status follows on the next pass
+            node = self._next_node(pod["spec"])
+            if node is None:
+                self._unschedulable(pod)
+                return
+            self._waiting_pods.discard((ns, name))
+            pod["spec"]["nodeName"] = node
+            self.store.update("pods", pod)  # bind it; its status follows on the next pass
             return
         runtime = self._runtime.get((ns, name))
         if runtime is None:
@@ -1214,7 +1419,7 @@ class Controllers:
             n = self._ip_seq
             self._ip_seq += 1
             ip = f"10.244.{n // 250}.{n % 250 + 2}"
-        node_index = _NODES.index(node) if node in _NODES else 0
+        node_index = self.nodes.index(node) if node in self.nodes else 0
         return _PodRuntime(
             uid=pod["metadata"]["uid"],
             t0=started if started is not None else self.clock.now(),

@@ -79,6 +79,16 @@ RESOURCES: tuple[Resource, ...] = (
         categories=("all",),
     ),
     Resource("endpoints", "Endpoints", "", "v1", True, "endpoints", ("ep",)),
+    Resource(
+        "resourcequotas",
+        "ResourceQuota",
+        "",
+        "v1",
+        True,
+        "resourcequota",
+        ("quota",),
+        {"status": ("get", "patch", "update")},
+    ),
     Resource("events", "Event", "", "v1", True, "event", ("ev",)),
     Resource(
         "deployments",

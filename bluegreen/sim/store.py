@@ -7,6 +7,7 @@ callers always get deep copies.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import re
@@ -125,6 +126,9 @@ class Store:
         self._subscribers: list[Subscriber] = []
         self._ip_seq = itertools.count(10)
         self._closed = False
+        # validating admission (ResourceQuota): called as fn(resource, new_object) inside the store's lock
+        # on create, after validation and before the object is stored; raises ApiError to refuse
+        self.admission: list[Callable[[str, Obj], None]] = []
         for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
             self.create("namespaces", {"metadata": {"name": ns}})
 
@@ -248,6 +252,8 @@ class Store:
         with self._lock:
             if r.namespaced and ("namespaces", "", namespace) not in self._objects:
                 raise errors.not_found("namespaces", "", namespace)
+            for admit in self.admission:
+                admit(resource, new)
             key = (resource, namespace, name)
             if key in self._objects:
                 raise errors.already_exists(resource, r.group, name)
@@ -714,6 +720,12 @@ def _apply_defaults(r: Resource, obj: Obj, store: Store, old: Obj | None = None)
         if isinstance(spec, dict):
             _service_defaults(spec, store, old)
         obj.setdefault("status", {"loadBalancer": {}})
+    elif r.plural == "resourcequotas" and isinstance(spec, dict) and isinstance(spec.get("hard"), dict):
+        from .quota import canonical_list
+
+        # quantities are stored in their canonical form ("1000m" reads back as "1"); bad ones fail validation
+        with contextlib.suppress(ValueError):
+            spec["hard"] = canonical_list(spec["hard"])
 
 
 def _service_defaults(spec: Obj, store: Store, old: Obj | None) -> None:
@@ -764,6 +776,10 @@ def _validate(r: Resource, obj: Obj, old: Obj | None) -> list[Cause]:
         return _validate_service(obj, old)
     if r.plural == "leases":
         return _validate_lease(obj)
+    if r.plural == "resourcequotas":
+        from .quota import validate_hard
+
+        return validate_hard(obj)
     if r.plural == "pods":
         spec = obj.get("spec")
         if not isinstance(spec, dict):
