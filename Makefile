@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # (a small part of the kubernetes client), not all of them at install time.
 RUNTIME := $(VENV)/.runtime-installed
 
-.PHONY: venv demo test lint bench image-test clean
+.PHONY: venv demo test e2e lint bench image-test clean
 
 $(STAMP): pyproject.toml requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ demo: $(RUNTIME)
 
 test: venv
 	$(BIN)/python -m pytest -q
+
+# The real control plane (etcd, kube-apiserver, kube-controller-manager built from the published Go
+# modules; needs Go, and root for the pod network). `make test` stays Go-free. See docs/e2e.md.
+e2e: venv
+	bash e2e/run.sh $(BIN)
 
 lint: venv
 	$(BIN)/ruff check bluegreen tests bench entrypoint.py .github/scripts
