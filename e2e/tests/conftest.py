@@ -210,7 +210,7 @@ class Env:
         color: str | None = "blue",
     ) -> None:
         selector = {"app": name} if color is None else {"app": name, "version": color}
-        deployment = {
+        deployment: Obj = {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
             "metadata": {"name": name if color is None else f"{name}-{color}", "labels": dict(selector)},
@@ -238,7 +238,7 @@ class Env:
         }
         self.create("deployments", deployment, group="apps/v1")
         self.create("services", service)
-        self.wait_available(deployment["metadata"]["name"])
+        self.wait_available(name if color is None else f"{name}-{color}")
 
     def wait_available(self, name: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -325,10 +325,11 @@ def env(
     control_plane: ControlPlane, kubelet: FakeKubelet | None, needs_pods: None, tmp_path: Path
 ) -> Iterator[Env]:
     e = make_env(control_plane, kubelet, tmp_path)
+    seen = len(kubelet.errors) if kubelet is not None else 0
     yield e
     control_plane.check_alive()
     if kubelet is not None:
-        assert not kubelet.errors, kubelet.errors
+        assert not kubelet.errors[seen:], kubelet.errors[seen:]
     # Deleting the namespace is asynchronous (the namespace controller empties it); nobody waits for it.
     e.admin.delete(f"{control_plane.url}/api/v1/namespaces/{e.ns}", timeout=10)
 

@@ -172,7 +172,9 @@ class FakeKubelet:
             "target": {"apiVersion": "v1", "kind": "Node", "name": NODE},
         }
         r = self.http.post(self._pod_url(pod) + "/binding", json=binding, timeout=10)
-        if r.status_code not in (201, 404, 409):  # gone or already bound: the watch brings the news
+        if r.status_code in (404, 409) or "is being terminated" in r.text:
+            return  # gone, already bound, or its namespace is going away: the watch brings the news
+        if r.status_code != 201:
             raise RuntimeError(f"bind: {r.status_code} {r.text}")
 
     def _run_pod(self, pod: Obj) -> None:
@@ -197,7 +199,7 @@ class FakeKubelet:
             headers={"Content-Type": "application/merge-patch+json"},
             timeout=10,
         )
-        if r.status_code == 404:
+        if r.status_code == 404 or "is being terminated" in r.text:
             self._forget(pod)
         elif not r.ok:
             raise RuntimeError(f"pod status: {r.status_code} {r.text}")

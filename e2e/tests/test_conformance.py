@@ -485,19 +485,23 @@ def run_table(sim: SimCluster, cp: ControlPlane, real_ns: str) -> list[tuple[Req
 
 
 def test_simulator_matches_the_real_api_server(
-    sim: SimCluster, control_plane: ControlPlane, fresh_namespace: Callable[[], str]
+    sim: SimCluster,
+    control_plane: ControlPlane,
+    fresh_namespace: Callable[[], str],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     rows = run_table(sim, control_plane, fresh_namespace())
     identical = [req.name for req, d, _, _ in rows if not d]
-    print(f"\n{len(rows)} requests, {len(identical)} identical")
-    for req, d, _a, _b in rows:
-        if d:
-            print(f"  DIFFERENT  {req.method} {req.path}  ({req.name})")
-            for line in d:
-                print(f"      {line}")
-    if os.environ.get("BLUEGREEN_E2E_CONFORMANCE_DUMP"):
-        for req, _d, a, b in rows:
-            print(f"  {req.name}\n      sim  {json.dumps(a)[:300]}\n      real {json.dumps(b)[:300]}")
+    # Printed past pytest's capture: the lane's log carries the table's result.
+    with capsys.disabled():
+        print(f"\nconformance: {len(rows)} requests, {len(identical)} identical")
+        for req, d, a, b in rows:
+            if d:
+                print(f"  DIFFERENT  {req.method} {req.path}  ({req.name})")
+                for line in d:
+                    print(f"      {line}")
+            if os.environ.get("BLUEGREEN_E2E_CONFORMANCE_DUMP"):
+                print(f"  {req.name}\n      sim  {json.dumps(a)[:300]}\n      real {json.dumps(b)[:300]}")
     differing = {req.name for req, d, _, _ in rows if d}
     assert differing - set(KNOWN) == set(), "new differences from the real API server (see above)"
     assert set(KNOWN) - differing == set(), "known differences that went away: update KNOWN and docs/e2e.md"

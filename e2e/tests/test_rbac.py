@@ -138,7 +138,24 @@ def test_every_permission_has_a_command_that_needs_it() -> None:
     assert set(permissions()) == set(NEEDED_BY)
 
 
-@pytest.mark.parametrize(("resource", "verb"), permissions(), ids=[f"{r}-{v}" for r, v in permissions()])
+# On a real cluster the EndpointSlice controller is usually done before bluegreen lists the slices, so the
+# endpoint gate passes on its list and never needs the watch. The simulator's RBAC test pauses its
+# controllers to make the watch matter; here nothing can hold the real controller back.
+RACY = {
+    ("endpointslices", "watch"): pytest.mark.xfail(
+        strict=False, reason="the slices are complete at list time on a real cluster: the watch is not needed"
+    )
+}
+
+
+def removals() -> list[Any]:
+    return [
+        pytest.param(r, v, marks=[RACY[(r, v)]] if (r, v) in RACY else [], id=f"{r}-{v}")
+        for r, v in permissions()
+    ]
+
+
+@pytest.mark.parametrize(("resource", "verb"), removals())
 def test_removing_one_permission_fails_naming_it(make: Callable[..., Env], resource: str, verb: str) -> None:
     env = make(without(rbac_manifests("PLACEHOLDER"), resource, verb))
     env.seed_app()
