@@ -271,7 +271,8 @@ class ControlPlane:
             proc.terminate()
         for _name, proc in reversed(self.procs):
             try:
-                proc.wait(timeout=20)
+                # kube-apiserver drains for a long while; nothing of this throw-away cluster needs that
+                proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
