@@ -246,6 +246,12 @@ TABLE: list[Req] = [
     Req("create a second lease", "POST", f"{COORD}/leases", lease("bluegreen-api")),
     Req("compaction", COMPACT, ""),
     Req("create a third lease", "POST", f"{COORD}/leases", lease("bluegreen-db")),
+    Req("list one page (limit=1)", "GET", f"{COORD}/leases?limit=1"),
+    Req(
+        "list at an exact old resourceVersion",
+        "GET",
+        f"{COORD}/leases?resourceVersion=2&resourceVersionMatch=Exact",
+    ),
     Req(
         "watch from a compacted resourceVersion (410)",
         "GET",
@@ -313,6 +319,9 @@ KNOWN: dict[str, str] = {
     "'the UID in the precondition (...) does not match the UID in record'); same code and reason",
     "delete with a stale resourceVersion precondition (409)": "same as the uid precondition: wording, details.kind",
     "delete service": "the server answers a Service delete with the deleted object; the sim with a Status",
+    "list one page (limit=1)": "the sim ignores limit: every item, no continue token (bluegreen never pages)",
+    "list at an exact old resourceVersion": "the sim ignores resourceVersionMatch=Exact and lists the present; "
+    "the server lists the state at that resourceVersion (empty here)",
 }
 
 
