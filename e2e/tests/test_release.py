@@ -175,9 +175,10 @@ def test_resource_quota_exhaustion_reaches_the_user(env: Env) -> None:
     assert code == 1, log
     assert env.live_view() == before
     if "exceeded quota" not in log:
+        last = log.strip().splitlines()[-1] if log.strip() else ""
         pytest.xfail(
-            "the real FailedCreate (exceeded quota) does not reach the user yet: the release only "
-            "times out (ReplicaFailure fail-fast is coming from the engine owner)"
+            "the real FailedCreate (exceeded quota) does not reach the user yet (ReplicaFailure fail-fast is "
+            f"coming from the engine owner); the run ended with: {last}"
         )
 
 
