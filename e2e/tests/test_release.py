@@ -6,6 +6,7 @@ import json
 import shlex
 import subprocess
 import sys
+import time
 
 import pytest
 from conftest import BLUEGREEN, Env
@@ -30,6 +31,16 @@ def served_by(env: Env, service: str = "web") -> dict[str, object]:
     r = env.admin.get(env.path("services", f"{service}:http", "") + "/proxy/", timeout=10)
     assert r.status_code == 200, r.text
     return dict(r.json())
+
+
+def pods_gone(env: Env, selector: str, timeout: float = 30) -> bool:
+    """Poll (with a deadline) until no pod matches: deletion finishes asynchronously."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not env.admin.get(env.path("pods") + f"?labelSelector={selector}", timeout=10).json()["items"]:
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def deployment(env: Env, name: str) -> dict[str, object]:
@@ -70,6 +81,8 @@ def test_rollback_and_rollback_after_scale_to_zero(env: Env) -> None:
     assert code == 0, log
     assert selector(env)["version"] == "green"
     assert deployment(env, "web-blue")["spec"]["replicas"] == 0  # type: ignore[index]
+    # Graceful deletion end to end: the controller deletes, the kubelet stops the app and confirms.
+    assert pods_gone(env, "version%3Dblue"), "blue's pods were never finally deleted"
     r = env.run("rollback", "--service", "web")
     assert r.exit_code == 0, r.log
     assert selector(env)["version"] == "blue"
