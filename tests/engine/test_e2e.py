@@ -567,7 +567,7 @@ def test_switch_back_that_fails_exits_5_and_says_where_traffic_is(web: SimCluste
 def test_a_cancelled_job_during_verification_switches_back(
     web: SimCluster, kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import bluegreen.deploy as engine
+    import bluegreen.smoke as engine
 
     real = engine.run_checks
     calls: list[int] = []
@@ -647,7 +647,7 @@ def test_a_switch_whose_outcome_cannot_be_learnt_exits_5(web: SimCluster, kubeco
     web.on_request(api_goes_away)
     r = deploy(kubeconfig, V2)
     assert r.exit_code == 5, r.log
-    assert "could not tell whether service/web switched" in r.log and "bluegreen status" in r.log
+    assert "could not tell whether the change to service/web landed" in r.log and "bluegreen status" in r.log
 
 
 def test_releases_with_pods_that_linger_terminating(tmp_path: Path) -> None:
