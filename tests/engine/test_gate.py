@@ -25,12 +25,12 @@ def selector(sim: SimCluster) -> dict[str, str]:
     return dict(sim.get("services", "default", "web")["spec"]["selector"])
 
 
-def annotations(sim: SimCluster) -> dict[str, str]:
+def service_annotations(sim: SimCluster) -> dict[str, str]:
     return dict(sim.get("services", "default", "web")["metadata"].get("annotations") or {})
 
 
 def hold_of(sim: SimCluster) -> dict[str, Any] | None:
-    raw = annotations(sim).get(st.ANN_HOLD)
+    raw = service_annotations(sim).get(st.ANN_HOLD)
     return json.loads(raw) if raw else None
 
 
@@ -88,7 +88,7 @@ def test_promote_switches_and_removes_the_hold(web: SimCluster, kubeconfig: Path
     assert r.outputs["RESULT"] == "deployed" and r.outputs["SWITCHED"] == "true"
     assert r.outputs["ACTIVE_COLOR"] == "green" and r.outputs["IMAGE"] == V2
     assert selector(web)["version"] == "green"
-    ann = annotations(web)
+    ann = service_annotations(web)
     assert st.ANN_HOLD not in ann
     assert ann[st.ANN_ACTIVE_IMAGE] == V2
 
@@ -122,7 +122,7 @@ def test_abort_scales_the_held_colour_to_zero(web: SimCluster, kubeconfig: Path,
     assert selector(web) == before
     assert web.get("deployments", "default", "web-green")["spec"]["replicas"] == 0
     assert web.get("deployments", "default", "web-blue")["spec"]["replicas"] == 2
-    assert st.ANN_HOLD not in annotations(web)
+    assert st.ANN_HOLD not in service_annotations(web)
 
 
 def test_abort_delete_removes_the_held_colour(web: SimCluster, kubeconfig: Path, held: CliResult) -> None:
@@ -132,7 +132,7 @@ def test_abort_delete_removes_the_held_colour(web: SimCluster, kubeconfig: Path,
     with pytest.raises(ApiError):
         web.get("deployments", "default", "web-green")
     assert selector(web) == before
-    assert st.ANN_HOLD not in annotations(web)
+    assert st.ANN_HOLD not in service_annotations(web)
 
 
 def test_abort_without_a_hold_exits_2(web: SimCluster, kubeconfig: Path) -> None:
