@@ -21,15 +21,29 @@ def _banner(text: str) -> None:
     click.secho(f"==> {text}", bold=True)
 
 
+_MEANING = {
+    ExitCode.OK: "ok",
+    ExitCode.FAILED: "failed before the switch: live traffic untouched",
+    ExitCode.USAGE: "bad input or nothing to do: nothing changed",
+    ExitCode.SWITCHED_BACK: "switched, verification failed, switched back",
+    ExitCode.CONCURRENT: "another release or a neighbour changed things: nothing switched",
+    ExitCode.UNVERIFIED: "traffic moved but could not be verified: look now",
+}
+
+
 def _run(args: list[str]) -> int:
     from bluegreen.cli import cli
 
     click.secho("$ bluegreen " + " ".join(args), fg="cyan")
+    code = 0
     try:
         cli.main(args=args, prog_name="bluegreen", standalone_mode=False)
     except SystemExit as e:
-        return int(e.code or 0)
-    return 0
+        code = int(e.code or 0)
+    click.secho(
+        f"  -> exit {code}: {_MEANING.get(ExitCode(code), '')}", fg="green" if code == 0 else "yellow"
+    )
+    return code
 
 
 def _live(sim: object, namespace: str = "default") -> str:
@@ -125,6 +139,31 @@ def run_demo(ready_delay: float = 0.4) -> int:
         )
         expect("rollback", _run(["rollback", "--service", "web"]), ExitCode.OK)
         click.echo(f"service/web selects {_live(sim)}")
+
+        _banner(
+            "A gated release: verify 1.4 on the idle colour and hold it for a human (or an environment approval)"
+        )
+        expect(
+            "held release",
+            _run(
+                [
+                    "deploy",
+                    "--service",
+                    "web",
+                    "--image",
+                    "registry.example/web:1.4",
+                    "--smoke-path",
+                    "/healthz",
+                    "--hold",
+                ]
+            ),
+            ExitCode.OK,
+        )
+        click.echo(f"service/web still selects {_live(sim)} while 1.4 awaits promotion")
+        expect("status while held", _run(["status", "--service", "web"]), ExitCode.OK)
+        _banner("Approved: promote switches to exactly the Deployment that was verified")
+        expect("promote", _run(["promote", "--service", "web"]), ExitCode.OK)
+        click.echo(f"service/web now selects {_live(sim)}")
 
         _banner("Where things stand")
         expect("status", _run(["status", "--service", "web"]), ExitCode.OK)

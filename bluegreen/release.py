@@ -76,12 +76,8 @@ def changed_since(verified: Verified, current: Obj | None) -> str | None:
     if now.template_hash != verified.template_hash:
         who = _last_writer(current)
         return f"deployment.apps/{verified.name}'s pod template was changed" + (f" by {who}" if who else "")
-    if now.generation != verified.generation:
-        who = _last_writer(current)
-        return (
-            f"deployment.apps/{verified.name} was changed (generation {verified.generation} -> {now.generation})"
-            + (f" by {who}" if who else "")
-        )
+    # A newer generation with the same uid and pod template is a scale (an autoscaler, or our own
+    # capacity step) or a strategy edit: the pods that passed the checks are still what would serve.
     return None
 
 

@@ -174,11 +174,6 @@ def test_rollback_to_an_image_no_colour_holds_refuses(web: SimCluster, kubeconfi
 # ------------------------------------------------------------------------------------ 5. capacity
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an autoscaler's scale of the verified colour bumps its generation, so the switch refuses "
-    "(exit 4, 'generation N -> M') instead of scaling it back up to the live ready count",
-)
 def test_switch_scales_a_shrunk_green_up_to_the_live_count(sim: SimCluster, kubeconfig: Path) -> None:
     sim.seed_app(name="web", image=V1, replicas=6, color="blue")
     shrunk: list[bool] = []
