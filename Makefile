@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Runtime only (requirements.txt + the package): all `make demo` needs, so a first demo skips the dev
+# toolchain (pytest, mypy, ruff, linters). --no-compile: Python compiles only the modules the demo imports
+# (a small part of the kubernetes client), not all of them at install time.
+RUNTIME := $(VENV)/.runtime-installed
 
 .PHONY: venv demo test lint bench image-test clean
 
@@ -14,16 +18,21 @@ $(STAMP): pyproject.toml requirements.txt requirements-dev.txt
 
 venv: $(STAMP)
 
-demo: venv
+$(RUNTIME): pyproject.toml requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-compile -r requirements.txt -e .
+	touch $(RUNTIME)
+
+demo: $(RUNTIME)
 	$(BIN)/bluegreen demo
 
 test: venv
 	$(BIN)/python -m pytest -q
 
 lint: venv
-	$(BIN)/ruff check bluegreen tests bench entrypoint.py
-	$(BIN)/ruff format --check bluegreen tests bench entrypoint.py
-	$(BIN)/mypy bluegreen entrypoint.py
+	$(BIN)/ruff check bluegreen tests bench entrypoint.py .github/scripts
+	$(BIN)/ruff format --check bluegreen tests bench entrypoint.py .github/scripts
+	$(BIN)/mypy bluegreen entrypoint.py .github/scripts/release.py
 	bash .ci/lint-ci-files.sh $(BIN)
 
 bench: venv

@@ -405,6 +405,22 @@ set -e
 expect_rc version 0
 say "bluegreen --version in the image: $(tail -n 1 "$RUNS/version.log")"
 
+say "8. The trimmed image: what never loads is gone, what loads on every start is precompiled"
+set +e
+podman run --rm --entrypoint "" "$IMAGE" python -c '
+import importlib.util, pathlib, sys, sysconfig
+site = pathlib.Path(sysconfig.get_path("purelib"))
+problems = [f"{name} is still installed" for name in ("aiohttp", "yarl", "multidict", "kubernetes.aio")
+            if importlib.util.find_spec(name) is not None]
+problems += [f"{path} is still there" for path in ("kubernetes/client/api",) if (site / path).exists()]
+if not list((site / "kubernetes/client/models/__pycache__").glob("__init__.*.pyc")):
+    problems.append("kubernetes/client/models/__init__.py is not precompiled")
+sys.exit("; ".join(problems) or None)
+' >"$RUNS/trim.log" 2>&1
+RC=$?
+set -e
+expect_rc trim 0
+
 SIZE=$(podman image inspect --format '{{.Size}}' "$IMAGE")
 BASE_SIZE=$(podman image inspect --format '{{.Size}}' "$BASE")
 say "image $IMAGE: $((SIZE / 1000000)) MB = base (debootstrap $SUITE minbase + python3) $((BASE_SIZE / 1000000)) MB" \

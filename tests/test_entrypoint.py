@@ -508,7 +508,11 @@ def test_action_inputs_drive_the_real_cli(
     github_output = tmp_path / "github_output"
     github_output.touch()
     os.environ.update(GITHUB_ACTIONS="true", GITHUB_OUTPUT=str(github_output))
+    # Like the runner: every input of action.yml at its default, so the defaults must be values the CLI takes.
+    for name, spec in yaml.safe_load((ENTRYPOINT.parent / "action.yml").read_text())["inputs"].items():
+        os.environ["INPUT_" + name.upper()] = str(spec.get("default", ""))
     set_inputs(
+        scale_down_delay="0",
         command="deploy",
         image="registry.example/web:2.0",
         service="web",

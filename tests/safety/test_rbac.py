@@ -119,7 +119,10 @@ def test_the_manifest_is_namespaced_and_has_no_wildcards() -> None:
         "kind": "Role",
         "name": "bluegreen",
     }
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "bluegreen", "namespace": "default"}]
+    # Namespace-agnostic: `kubectl apply -n shop -f deploy/rbac.yaml` puts all three in shop, and a
+    # RoleBinding's ServiceAccount subject without a namespace means the binding's own namespace.
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "bluegreen"}]
+    assert all("namespace" not in d["metadata"] for d in manifests())
     for rule in role_rules():
         for key in ("apiGroups", "resources", "verbs"):
             assert "*" not in rule[key], rule
