@@ -296,7 +296,7 @@ class Kube:
             path=path,
         )
 
-    def parallel(self, *calls: Callable[[], T]) -> list[T]:
+    def parallel(self, *calls: Callable[[], Any]) -> list[Any]:
         """Run independent reads at once: one round trip of latency instead of one per read."""
         if len(calls) == 1:
             return [calls[0]()]

@@ -344,10 +344,12 @@ class Phases:
         g, ctx = self.goal, self.ctx
         name = pl.name_of(g.preview)
         existing = run.snap.service(name)
-        slices = ctx.endpoints(name)
         if existing is None or pl.selector_of(existing) != pl.selector_of(g.preview):
-            svc = self._apply_preview(existing)
+            # The endpoints watch opens in the same round trip as the write it waits on.
+            slices, svc = ctx.kube.parallel(lambda: ctx.endpoints(name), lambda: self._apply_preview(existing))
             run = run.but(snap=run.snap.with_service(svc))
+        else:
+            slices = ctx.endpoints(name)
         dep = run.snap.deployment(g.target) or {}
         ctx.gate(
             name,
@@ -481,7 +483,9 @@ class Phases:
 
     def switch(self, run: Run) -> Run:
         g, ctx = self.goal, self.ctx
-        run = ctx.reread(run, [g.target, g.old])
+        # Fresh copies of what the switch depends on; the live Services' endpoint watches open meanwhile,
+        # before the switch, so the gate after it sees every change.
+        run = ctx.kube.parallel(lambda: ctx.reread(run, [g.target, g.old]), *[lambda n=n: ctx.endpoints(n) for n in g.services])[0]
         run = self._same_as_verified(run)
         run = self._capacity(run)
         service = g.primary(run)
@@ -520,8 +524,6 @@ class Phases:
             run_url=ctx.run_url,
             template_hash=run.verified.template_hash,
         )
-        for name in g.services:
-            ctx.endpoints(name)  # opened before the switch: the gate sees every change after it
         self._pre_switch = {n: run.snap.service(n) or {} for n in g.services}
         try:
             intent = self.finish.after_switch if self.finish.after_switch != "keep" else None

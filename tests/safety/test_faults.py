@@ -65,7 +65,7 @@ class Step:
 
 
 STEPS = {
-    "read-service": Step("GET", r"/services/web$"),
+    "read-services": Step("GET", r"/services$", lambda r: not is_watch(r)),
     "list-deployments": Step("GET", r"/deployments$", lambda r: not is_watch(r)),
     "lease-get": Step("GET", r"/leases/bluegreen-web$"),
     "lease-create": Step("POST", r"/leases$"),
@@ -78,7 +78,7 @@ STEPS = {
     "switch": Step("PATCH", r"/services/web$"),
     "watch-live-endpoints": Step("GET", r"/endpointslices$", is_watch, nth=1, after_switch=True),
     "after-switch": Step("PATCH", r"/deployments/web-blue$", tidy=True),
-    "lease-release": Step("PUT", r"/leases/bluegreen-web$", tidy=True),
+    "lease-release": Step("PATCH", r"/leases/bluegreen-web$", tidy=True),
 }
 
 FAULTS: dict[str, dict[str, Any]] = {
@@ -238,7 +238,7 @@ def test_persistent_failure_gives_up_after_bounded_retries(
 def test_retry_after_is_capped(sim: SimCluster, kubeconfig: Path, waits: list[float]) -> None:
     """A server asking for Retry-After: 600 must not stall a CI job for 10 minutes per attempt."""
     sim.seed_app()
-    sim.faults.add(method="GET", path=r"/services/web$", status=429, retry_after=600, count=1)
+    sim.faults.add(method="GET", path=r"/services$", status=429, retry_after=600, count=1)
     result = run_cli(kubeconfig, "status", "--service", WEB)
     assert result.exit_code == 0, result.log
     assert waits and max(waits) <= bluegreen.kube.Kube.max_backoff * 1.2, waits
