@@ -16,7 +16,7 @@ from bluegreen import plan as pl
 from bluegreen import state as st
 from bluegreen.engine import Run, Step, Trace, run_steps
 from bluegreen.errors import InputError
-from bluegreen.phases import Goal, Phases
+from bluegreen.phases import Goal, Phases, load_checks
 from bluegreen.release import Ctx
 from bluegreen.settings import DeploySettings
 from bluegreen.snapshot import Snapshot
@@ -26,6 +26,7 @@ Obj = dict[str, Any]
 
 def deploy(s: DeploySettings, ctx: Ctx, trace: Trace | None = None) -> Run:
     manifest = load_manifest(s.manifest)
+    checks = load_checks(s.smoke)
     snap = ctx.read()
     goal = plan(s, ctx, snap, manifest)
     ctx.last = Run(snap)
@@ -34,7 +35,7 @@ def deploy(s: DeploySettings, ctx: Ctx, trace: Trace | None = None) -> Run:
     if goal.desired is None and not s.hold:
         # The image is live already: verify it read-only; the lock is needed only if the last run's
         # --after-switch is still to be done.
-        ph = Phases(ctx, goal, s.smoke, s.finish, timeout=float(s.timeout))
+        ph = Phases(ctx, goal, s.smoke, s.finish, timeout=float(s.timeout), checks=checks)
         if ph.nothing_to_retire(Run(snap)):
             ctx.log.info(f"image {s.image} is already live on {goal.colour}; verifying it")
             try:
@@ -47,7 +48,9 @@ def deploy(s: DeploySettings, ctx: Ctx, trace: Trace | None = None) -> Run:
         # Another release may have switched between our read and our lock: plan from what is true now.
         snap = ctx.read(quotas=True)
         goal = plan(s, ctx, snap, manifest)
-        ph = Phases(ctx, goal, s.smoke, s.finish, timeout=float(s.timeout), on_failure=s.on_failure)
+        ph = Phases(
+            ctx, goal, s.smoke, s.finish, timeout=float(s.timeout), on_failure=s.on_failure, checks=checks
+        )
         done = goal.already_live
         steps = [
             Step("adopt", lambda r: goal.adoption is None or ph.adopted(r), ph.adopt, "adopt as blue"),

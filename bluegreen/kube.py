@@ -321,6 +321,11 @@ class Kube:
         except NotFound:
             return None
 
+    def find(self, kind: Kind, name: str) -> Obj | None:
+        """One object by name through a list (a Role with `list` but not `get` can read it back)."""
+        found = self.items(kind, fields=f"metadata.name={name}")
+        return found[0] if found else None
+
     def listing(self, kind: Kind, *, labels: str | None = None, fields: str | None = None) -> Obj:
         """The whole List (items and metadata.resourceVersion, which a watch starts from)."""
         return self.request("GET", self.path(kind), query={"labelSelector": labels, "fieldSelector": fields})
@@ -416,7 +421,7 @@ class Kube:
             return self.patch(kind, name, ops, Patch.JSON)
         except (ApiFailure, ApiUnavailable) as e:
             try:
-                current = self.get(kind, name)
+                current = self.find(kind, name)
             except BluegreenError as again:
                 raise Unverified(
                     f"could not tell whether the change to {kind}/{name} landed: the request failed ({e}) "
@@ -512,6 +517,7 @@ class Informer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._response: Any = None
+        self._open = threading.Event()  # the first watch answered (200), or the informer failed
 
     def start(self, events: queue.Queue[Any] | None = None, known: Obj | None = None) -> Informer:
         if events is not None:
@@ -607,10 +613,20 @@ class Informer:
 
     def _fail(self, e: BaseException) -> None:
         self.error = e
+        self._open.set()
         self._notify("error")
+
+    def ready(self, timeout: float = 30.0) -> None:
+        """Block until the watch is open, so a write made after this is seen; raise why it cannot be
+        (a missing `watch` permission shows here, before the write, not after it)."""
+        self._open.wait(timeout)
+        if self.error is not None:
+            raise self.error
 
     def _opened(self, response: Any) -> None:
         self._response = response
+        if getattr(response, "status", 200) == 200:
+            self._open.set()
         if self._stop.is_set():
             self._interrupt()
 

@@ -203,13 +203,21 @@ class Goal:
 
 class Phases:
     def __init__(
-        self, ctx: Ctx, goal: Goal, smoke: Smoke, finish: Finish, *, timeout: float, on_failure: str = "keep"
+        self,
+        ctx: Ctx,
+        goal: Goal,
+        smoke: Smoke,
+        finish: Finish,
+        *,
+        timeout: float,
+        on_failure: str = "keep",
+        checks: list[Any] | None = None,
     ) -> None:
         self.ctx, self.goal, self.smoke_settings, self.finish = ctx, goal, smoke, finish
         self.timeout = float(timeout)
         self.on_failure = on_failure
         self.log = ctx.log
-        self._checks: list[Any] | None = None
+        self._checks: list[Any] | None = checks
         self._pre_switch: dict[str, Obj] = {}
 
     def seen(self, run: Run) -> None:
@@ -346,7 +354,9 @@ class Phases:
         existing = run.snap.service(name)
         if existing is None or pl.selector_of(existing) != pl.selector_of(g.preview):
             # The endpoints watch opens in the same round trip as the write it waits on.
-            slices, svc = ctx.kube.parallel(lambda: ctx.endpoints(name), lambda: self._apply_preview(existing))
+            slices, svc = ctx.kube.parallel(
+                lambda: ctx.endpoints(name), lambda: self._apply_preview(existing)
+            )
             run = run.but(snap=run.snap.with_service(svc))
         else:
             slices = ctx.endpoints(name)
@@ -371,7 +381,7 @@ class Phases:
                 self.log.info(f"service/{name} created (selector {selector})")
                 return created
             except BluegreenError as e:
-                existing = kube.get(SERVICES, name)
+                existing = kube.find(SERVICES, name)
                 if existing is None:
                     raise ReleaseFailed(f"the API server refused to write service/{name}: {e}") from None
                 if (existing["metadata"].get("labels") or {}).get(st.ROLE_KEY) != st.ROLE_PREVIEW:
@@ -419,12 +429,7 @@ class Phases:
 
     def checks(self) -> list[Any]:
         if self._checks is None:
-            from bluegreen.smoke import checks_from_paths, load_smoke_file
-
-            checks = checks_from_paths(self.smoke_settings.paths)
-            if self.smoke_settings.file:
-                checks += load_smoke_file(self.smoke_settings.file)
-            self._checks = checks
+            self._checks = load_checks(self.smoke_settings)
         return self._checks
 
     def _smoke(self, service: Obj, *, with_command: bool) -> list[Any]:
@@ -485,7 +490,11 @@ class Phases:
         g, ctx = self.goal, self.ctx
         # Fresh copies of what the switch depends on; the live Services' endpoint watches open meanwhile,
         # before the switch, so the gate after it sees every change.
-        run = ctx.kube.parallel(lambda: ctx.reread(run, [g.target, g.old]), *[lambda n=n: ctx.endpoints(n) for n in g.services])[0]
+        run = ctx.kube.parallel(
+            lambda: ctx.reread(run, [g.target, g.old]), *[lambda n=n: ctx.endpoints(n) for n in g.services]
+        )[0]
+        for name in g.services:
+            ctx.endpoints(name).ready()
         run = self._same_as_verified(run)
         run = self._capacity(run)
         service = g.primary(run)
@@ -573,7 +582,7 @@ class Phases:
     def _undo_interrupted(self, run: Run, cause: BaseException) -> None:
         g = self.goal
         try:
-            now = self.ctx.kube.get(SERVICES, g.services[0])
+            now = self.ctx.kube.find(SERVICES, g.services[0])
         except BaseException as e:
             raise Unverified(
                 f"interrupted during the switch, and service/{g.services[0]} could not be read back ({e})",
@@ -679,6 +688,17 @@ class Phases:
                     f"it receives no live traffic"
                 )
             raise
+
+
+def load_checks(smoke: Smoke) -> list[Any]:
+    """The HTTP checks of --smoke-path and --smoke-file: read before anything is written, so a bad file
+    is bad input (exit 2) and not a failed release."""
+    from bluegreen.smoke import checks_from_paths, load_smoke_file
+
+    checks = checks_from_paths(smoke.paths)
+    if smoke.file:
+        checks += load_smoke_file(smoke.file)
+    return checks
 
 
 def failed_smoke(results: list[Any]) -> str | None:

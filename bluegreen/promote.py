@@ -8,12 +8,13 @@ from bluegreen import plan as pl
 from bluegreen import state as st
 from bluegreen.engine import Run, Step, Trace, Verified, run_steps
 from bluegreen.errors import ConcurrentChange, NothingToRollBack
-from bluegreen.phases import Goal, Phases
+from bluegreen.phases import Goal, Phases, load_checks
 from bluegreen.release import Ctx, changed_since
 from bluegreen.settings import AbortSettings, PromoteSettings
 
 
 def promote(s: PromoteSettings, ctx: Ctx, trace: Trace | None = None) -> Run:
+    checks = load_checks(s.smoke)
     snap = ctx.read()
     goal = Goal.for_promote(ctx.service_of(snap, s.common.service), snap, s.common.services)
     ctx.last = Run(snap)
@@ -32,7 +33,7 @@ def promote(s: PromoteSettings, ctx: Ctx, trace: Trace | None = None) -> Run:
     with ctx.locked(snap, duration=lock.lock_duration, force=lock.force_unlock, wait=lock.lock_wait):
         snap = ctx.read()
         goal = Goal.for_promote(ctx.service_of(snap, s.common.service), snap, s.common.services)
-        ph = Phases(ctx, goal, s.smoke, s.finish, timeout=float(s.timeout))
+        ph = Phases(ctx, goal, s.smoke, s.finish, timeout=float(s.timeout), checks=checks)
         done = goal.already_live
         steps = [
             Step("identity", lambda r: r.verified is not None, lambda r: same_as_held(r, goal)),
