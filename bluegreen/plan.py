@@ -157,8 +157,8 @@ def colored_copy(
         for k, v in (src_meta.get("annotations") or {}).items()
         if not k.startswith(_FOREIGN_ANNOTATIONS) and not is_gitops_key(k)
     }
-    # What we sent, so a re-run can tell "already applied" from the object alone.
-    annotations[st.ANN_TEMPLATE_HASH] = st.template_hash(spec["template"])
+    if image is not None:  # the new colour: what we sent, so a re-run can tell "already applied" from it
+        annotations[st.ANN_TEMPLATE_HASH] = st.template_hash(spec["template"])
     meta: Obj = {"name": name, "namespace": namespace, "labels": labels}
     if annotations:
         meta["annotations"] = annotations

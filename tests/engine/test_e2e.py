@@ -642,7 +642,7 @@ def test_a_switch_whose_outcome_cannot_be_learnt_exits_5(web: SimCluster, kubeco
         if rec.method == "PATCH" and rec.resource == "services" and rec.name == "web" and not armed:
             armed.append(True)
             web.faults.add(method="PATCH", path=r"/services/web$", drop=True, count=None)
-            web.faults.add(method="GET", path=r"/services/web$", status=503, count=None)
+            web.faults.add(method="GET", path=r"/services$", status=503, count=None)
 
     web.on_request(api_goes_away)
     r = deploy(kubeconfig, V2)
