@@ -432,8 +432,10 @@ def _locking(kw: dict[str, Any]) -> Locking:
 
 def _ctx(common: Common, log: StepLog) -> Any:
     from bluegreen.kube import Kube
-    from bluegreen.kubeconfig import bearer_token
+    from bluegreen.kubeconfig import bearer_token, quiet_client_logs
     from bluegreen.release import Ctx
+
+    quiet_client_logs(log.debug)  # the client library's own records: no stray `ERROR:root:` lines
 
     kube = Kube(common.connection, debug=log.debug)
     token = bearer_token(kube.configuration)

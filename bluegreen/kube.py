@@ -467,7 +467,12 @@ class Kube:
             "labelSelector": label_selector,
             "fieldSelector": field_selector,
         }
+        seen = self.credentials.generation
         resp = self._send("GET", path, query, None, None, (10, timeout_seconds + 10))
+        if resp.status == 401 and self.credentials.renew(seen):
+            # The token expired between renewals: open the watch again once, with the renewed one.
+            resp.response.release_conn()
+            resp = self._send("GET", path, query, None, None, (10, timeout_seconds + 10))
         if on_open is not None:
             on_open(resp.response)
         try:
