@@ -32,7 +32,7 @@ test: venv
 lint: venv
 	$(BIN)/ruff check bluegreen tests bench entrypoint.py .github/scripts
 	$(BIN)/ruff format --check bluegreen tests bench entrypoint.py .github/scripts
-	$(BIN)/mypy bluegreen entrypoint.py .github/scripts/release.py
+	$(BIN)/mypy bluegreen entrypoint.py tests .github/scripts/release.py
 	bash .ci/lint-ci-files.sh $(BIN)
 
 bench: venv

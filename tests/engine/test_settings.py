@@ -312,7 +312,12 @@ def test_rollback_settings() -> None:
     r = s.RollbackSettings(common=common())
     assert (r.timeout, r.locking.lock_duration) == (s.DEFAULT_TIMEOUT, s.DEFAULT_LOCK_SECONDS)
     # what click passes for an empty input
-    unset = s.RollbackSettings(common=common(), timeout=None, locking=s.Locking(lock_duration=None))
+    # (the fields are annotated `float | str`, but the CLI passes None through from click's `Any`)
+    unset = s.RollbackSettings(
+        common=common(),
+        timeout=None,  # type: ignore[arg-type]
+        locking=s.Locking(lock_duration=None),  # type: ignore[arg-type]
+    )
     assert unset.timeout == s.DEFAULT_TIMEOUT
     with pytest.raises(InputError) as e:
         s.RollbackSettings(common=common(), timeout=0)
