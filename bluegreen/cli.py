@@ -385,7 +385,7 @@ def demo(ready_delay: float) -> None:
     """Run a whole blue/green cycle against a simulated cluster: no cluster or Docker needed."""
     from bluegreen.demo import run_demo
 
-    sys.exit(run_demo(ready_delay=ready_delay))
+    sys.exit(run_demo(cli, ready_delay=ready_delay))
 
 
 def _common(kw: dict[str, Any]) -> Common:

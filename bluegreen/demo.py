@@ -31,9 +31,7 @@ _MEANING = {
 }
 
 
-def _run(args: list[str]) -> int:
-    from bluegreen.cli import cli
-
+def _run(cli: click.Group, args: list[str]) -> int:
     click.secho("$ bluegreen " + " ".join(args), fg="cyan")
     code = 0
     try:
@@ -54,7 +52,8 @@ def _live(sim: object, namespace: str = "default") -> str:
     return ",".join(f"{k}={v}" for k, v in svc["spec"]["selector"].items())
 
 
-def run_demo(ready_delay: float = 0.4) -> int:
+def run_demo(cli: click.Group, ready_delay: float = 0.4) -> int:
+    """``cli``: the command group to run (passed in, so this module needs no import of cli.py)."""
     from bluegreen.sim import SimCluster
 
     sim = SimCluster(ready_delay=ready_delay).start()
@@ -81,6 +80,7 @@ def run_demo(ready_delay: float = 0.4) -> int:
         expect(
             "release 1.1",
             _run(
+                cli,
                 [
                     "deploy",
                     "--service",
@@ -91,7 +91,7 @@ def run_demo(ready_delay: float = 0.4) -> int:
                     "/healthz",
                     "--smoke-path",
                     "/",
-                ]
+                ],
             ),
             ExitCode.OK,
         )
@@ -101,6 +101,7 @@ def run_demo(ready_delay: float = 0.4) -> int:
         expect(
             "failing release",
             _run(
+                cli,
                 [
                     "deploy",
                     "--service",
@@ -111,7 +112,7 @@ def run_demo(ready_delay: float = 0.4) -> int:
                     "/healthz",
                     "--smoke-path",
                     "/api/orders",
-                ]
+                ],
             ),
             ExitCode.FAILED,
         )
@@ -121,6 +122,7 @@ def run_demo(ready_delay: float = 0.4) -> int:
         expect(
             "release 1.3",
             _run(
+                cli,
                 [
                     "deploy",
                     "--service",
@@ -129,7 +131,7 @@ def run_demo(ready_delay: float = 0.4) -> int:
                     "registry.example/web:1.3",
                     "--smoke-path",
                     "/healthz",
-                ]
+                ],
             ),
             ExitCode.OK,
         )
@@ -137,7 +139,7 @@ def run_demo(ready_delay: float = 0.4) -> int:
         _banner(
             "Something is wrong with 1.3 in production: roll back in one step (what the 3 a.m. button runs)"
         )
-        expect("rollback", _run(["rollback", "--service", "web"]), ExitCode.OK)
+        expect("rollback", _run(cli, ["rollback", "--service", "web"]), ExitCode.OK)
         click.echo(f"service/web selects {_live(sim)}")
 
         _banner(
@@ -146,6 +148,7 @@ def run_demo(ready_delay: float = 0.4) -> int:
         expect(
             "held release",
             _run(
+                cli,
                 [
                     "deploy",
                     "--service",
@@ -155,18 +158,18 @@ def run_demo(ready_delay: float = 0.4) -> int:
                     "--smoke-path",
                     "/healthz",
                     "--hold",
-                ]
+                ],
             ),
             ExitCode.OK,
         )
         click.echo(f"service/web still selects {_live(sim)} while 1.4 awaits promotion")
-        expect("status while held", _run(["status", "--service", "web"]), ExitCode.OK)
+        expect("status while held", _run(cli, ["status", "--service", "web"]), ExitCode.OK)
         _banner("Approved: promote switches to exactly the Deployment that was verified")
-        expect("promote", _run(["promote", "--service", "web"]), ExitCode.OK)
+        expect("promote", _run(cli, ["promote", "--service", "web"]), ExitCode.OK)
         click.echo(f"service/web now selects {_live(sim)}")
 
         _banner("Where things stand")
-        expect("status", _run(["status", "--service", "web"]), ExitCode.OK)
+        expect("status", _run(cli, ["status", "--service", "web"]), ExitCode.OK)
     finally:
         for k, v in saved.items():
             if v is None:

@@ -296,13 +296,16 @@ class Kube:
             path=path,
         )
 
+    def pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="kube")
+        return self._pool
+
     def parallel(self, *calls: Callable[[], Any]) -> list[Any]:
         """Run independent reads at once: one round trip of latency instead of one per read."""
         if len(calls) == 1:
             return [calls[0]()]
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="kube")
-        futures = [self._pool.submit(c) for c in calls]
+        futures = [self.pool().submit(c) for c in calls]
         return [f.result() for f in futures]
 
     # ------------------------------------------------------------------------------------- typed helpers

@@ -534,22 +534,27 @@ class Phases:
             template_hash=run.verified.template_hash,
         )
         self._pre_switch = {n: run.snap.service(n) or {} for n in g.services}
-        try:
-            intent = self.finish.after_switch if self.finish.after_switch != "keep" else None
-            run = ctx.switch_all(
-                run,
-                g.services,
-                color_label=g.color_label,
-                to_color=g.colour,
-                state={**st.to_annotations(new_state), st.ANN_AFTER_SWITCH: intent},
-            )
-        except (BluegreenError, Exception):
-            raise
-        except (
-            BaseException
-        ) as e:  # interrupted while the switch was in flight: learn the truth, then undo it
-            self._undo_interrupted(run, e)
-            raise
+        intent = self.finish.after_switch if self.finish.after_switch != "keep" else None
+        state = {**st.to_annotations(new_state), st.ANN_AFTER_SWITCH: intent}
+        # The request runs in a worker and this thread waits for its answer even through a cancel: only
+        # once the request has finished can a read-back tell whether traffic moved.
+        future = ctx.kube.pool().submit(
+            ctx.switch_all, run, g.services, color_label=g.color_label, to_color=g.colour, state=state
+        )
+        interrupted: BaseException | None = None
+        while True:
+            try:
+                run = future.result()
+                break
+            except (BluegreenError, Exception):
+                raise
+            except BaseException as e:  # cancelled while the switch is in flight: let it finish first
+                interrupted = interrupted or e
+                if future.done():
+                    break
+        if interrupted is not None:
+            self._undo_interrupted(run, interrupted)
+            raise interrupted
         self.log.info(f"service/{g.services[0]} switched: {g.color_label} {g.old_colour} -> {g.colour}")
         return run.but(switched=True)
 
@@ -640,8 +645,10 @@ class Phases:
                 hint="look now: bluegreen status, then rollback",
             ) from None
         self.log.info(f"service/{g.services[0]} switched back: {g.color_label} {g.colour} -> {g.old_colour}")
-        if not isinstance(cause, Exception):
-            raise cause  # interrupted (job cancelled): traffic is back; let the interruption through
+        if not isinstance(cause, Exception):  # a cancelled job: the truth is that traffic moved and came back
+            raise SwitchedBack(
+                f"interrupted after the switch to {g.colour} was sent; traffic is back on {g.old_colour}"
+            )
         raise SwitchedBack(
             f"switched to {g.colour}, but verification failed ({why}); traffic is back on {g.old_colour}"
         )

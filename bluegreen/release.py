@@ -385,7 +385,26 @@ class Ctx:
             )
 
         self.check_lock()
-        return self.kube.compare_and_swap(SERVICES, service, ops, landed)
+        try:
+            return self.kube.compare_and_swap(SERVICES, service, ops, landed)
+        except ConcurrentChange as e:
+            who = self._who_changed(service)
+            raise ConcurrentChange(e.message + (f"; changed by {who}" if who else ""), hint=e.hint) from None
+
+    def _who_changed(self, seen: Obj) -> str | None:
+        """Another bluegreen run (its record on the Service names it), else the API server's last writer."""
+        try:
+            current = self.kube.find(SERVICES, pl.name_of(seen))
+        except BluegreenError:
+            return None
+        if current is None:
+            return None
+        before, now = st.read_state(seen), st.read_state(current)
+        if now.release_id and now.release_id != before.release_id:
+            last = now.history[0] if now.history else None
+            where = f" ({last.run_url})" if last and last.run_url else ""
+            return f"another bluegreen run (release {now.release_id}{where})"
+        return _last_writer(current)
 
     def switch_all(
         self, run: Run, names: list[str], *, color_label: str, to_color: str, state: dict[str, str | None]

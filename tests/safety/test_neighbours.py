@@ -317,3 +317,28 @@ def test_a_quota_that_cannot_fit_green_stops_before_any_deployment_write(
     assert not exists(web, "web-green")
     assert live_view(web) == before
     assert r.outputs["RESULT"] == "failed" and r.outputs["SWITCHED"] == "false"
+
+
+def test_a_cancel_that_lands_during_the_switch_request_switches_back_and_says_so(
+    sim: SimCluster, kubeconfig: Path
+) -> None:
+    """Issue 10.11: the job is cancelled while the switch request is in flight. The switch lands; the run
+    reads the Service back, switches back and exits 3 ("switched back"), never 1 ("live untouched")."""
+    import _thread
+
+    sim.seed_app(name="web", image=V1, replicas=2, color="blue")
+    before = live_view(sim)
+    fired: list[bool] = []
+
+    def cancel_during_switch(rec: RequestRecord) -> None:
+        if rec.method == "PATCH" and rec.resource == "services" and rec.name == "web" and not fired:
+            fired.append(True)
+            _thread.interrupt_main()  # delivered to the CLI's thread as soon as it runs Python again
+
+    sim.on_request(cancel_during_switch)
+    r = run_cli(kubeconfig, "deploy", "--service", "web", "--image", V2)
+    assert fired
+    assert r.exit_code == 3, r.log
+    assert "traffic is back on blue" in r.log
+    assert live_view(sim) == before
+    assert r.outputs["SWITCHED"] == "false" and r.outputs["ACTIVE_COLOR"] == "blue"
