@@ -76,7 +76,9 @@ STEPS = {
     "watch-preview-endpoints": Step("GET", r"/endpointslices$", is_watch),
     "smoke-proxy": Step("GET", r"/services/web-preview(:|%3A)http/proxy/"),
     "switch": Step("PATCH", r"/services/web$"),
-    "watch-live-endpoints": Step("GET", r"/endpointslices$", is_watch, nth=1, after_switch=True),
+    # Opened before the switch (so the gate after it sees every change): a watch that cannot open stops
+    # the release before traffic moves.
+    "watch-live-endpoints": Step("GET", r"/endpointslices$", is_watch, nth=1),
     "after-switch": Step("PATCH", r"/deployments/web-blue$", tidy=True),
     "lease-release": Step("PATCH", r"/leases/bluegreen-web$", tidy=True),
 }
@@ -123,6 +125,7 @@ def reference_log(tmp_path_factory: pytest.TempPathFactory) -> list[RequestRecor
     """The requests of the same release without faults, to aim each fault at its step."""
     mp = pytest.MonkeyPatch()
     mp.setenv("BLUEGREEN_RETRY_BASE_SECONDS", "0.001")
+    mp.setenv("BLUEGREEN_SCALE_DOWN_DELAY", "0")  # module-scoped: the autouse fixture has not run yet
     sim = SimCluster().start()
     try:
         sim.seed_app()
