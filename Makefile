@@ -37,7 +37,7 @@ e2e: venv
 lint: venv
 	$(BIN)/ruff check bluegreen tests bench entrypoint.py .github/scripts
 	$(BIN)/ruff format --check bluegreen tests bench entrypoint.py .github/scripts
-	$(BIN)/mypy bluegreen entrypoint.py .github/scripts/release.py
+	$(BIN)/mypy bluegreen entrypoint.py tests .github/scripts/release.py
 	bash .ci/lint-ci-files.sh $(BIN)
 
 bench: venv

@@ -21,15 +21,27 @@ def _banner(text: str) -> None:
     click.secho(f"==> {text}", bold=True)
 
 
-def _run(args: list[str]) -> int:
-    from bluegreen.cli import cli
+_MEANING = {
+    ExitCode.OK: "ok",
+    ExitCode.FAILED: "failed before the switch: live traffic untouched",
+    ExitCode.USAGE: "bad input or nothing to do: nothing changed",
+    ExitCode.SWITCHED_BACK: "switched, verification failed, switched back",
+    ExitCode.CONCURRENT: "another release or a neighbour changed things: nothing switched",
+    ExitCode.UNVERIFIED: "traffic moved but could not be verified: look now",
+}
 
+
+def _run(cli: click.Group, args: list[str]) -> int:
     click.secho("$ bluegreen " + " ".join(args), fg="cyan")
+    code = 0
     try:
         cli.main(args=args, prog_name="bluegreen", standalone_mode=False)
     except SystemExit as e:
-        return int(e.code or 0)
-    return 0
+        code = int(e.code or 0)
+    click.secho(
+        f"  -> exit {code}: {_MEANING.get(ExitCode(code), '')}", fg="green" if code == 0 else "yellow"
+    )
+    return code
 
 
 def _live(sim: object, namespace: str = "default") -> str:
@@ -40,7 +52,8 @@ def _live(sim: object, namespace: str = "default") -> str:
     return ",".join(f"{k}={v}" for k, v in svc["spec"]["selector"].items())
 
 
-def run_demo(ready_delay: float = 0.4) -> int:
+def run_demo(cli: click.Group, ready_delay: float = 0.4) -> int:
+    """``cli``: the command group to run (passed in, so this module needs no import of cli.py)."""
     from bluegreen.sim import SimCluster
 
     sim = SimCluster(ready_delay=ready_delay).start()
@@ -67,6 +80,7 @@ def run_demo(ready_delay: float = 0.4) -> int:
         expect(
             "release 1.1",
             _run(
+                cli,
                 [
                     "deploy",
                     "--service",
@@ -77,7 +91,7 @@ def run_demo(ready_delay: float = 0.4) -> int:
                     "/healthz",
                     "--smoke-path",
                     "/",
-                ]
+                ],
             ),
             ExitCode.OK,
         )
@@ -87,6 +101,7 @@ def run_demo(ready_delay: float = 0.4) -> int:
         expect(
             "failing release",
             _run(
+                cli,
                 [
                     "deploy",
                     "--service",
@@ -97,7 +112,7 @@ def run_demo(ready_delay: float = 0.4) -> int:
                     "/healthz",
                     "--smoke-path",
                     "/api/orders",
-                ]
+                ],
             ),
             ExitCode.FAILED,
         )
@@ -107,6 +122,7 @@ def run_demo(ready_delay: float = 0.4) -> int:
         expect(
             "release 1.3",
             _run(
+                cli,
                 [
                     "deploy",
                     "--service",
@@ -115,7 +131,7 @@ def run_demo(ready_delay: float = 0.4) -> int:
                     "registry.example/web:1.3",
                     "--smoke-path",
                     "/healthz",
-                ]
+                ],
             ),
             ExitCode.OK,
         )
@@ -123,11 +139,37 @@ def run_demo(ready_delay: float = 0.4) -> int:
         _banner(
             "Something is wrong with 1.3 in production: roll back in one step (what the 3 a.m. button runs)"
         )
-        expect("rollback", _run(["rollback", "--service", "web"]), ExitCode.OK)
+        expect("rollback", _run(cli, ["rollback", "--service", "web"]), ExitCode.OK)
         click.echo(f"service/web selects {_live(sim)}")
 
+        _banner(
+            "A gated release: verify 1.4 on the idle colour and hold it for a human (or an environment approval)"
+        )
+        expect(
+            "held release",
+            _run(
+                cli,
+                [
+                    "deploy",
+                    "--service",
+                    "web",
+                    "--image",
+                    "registry.example/web:1.4",
+                    "--smoke-path",
+                    "/healthz",
+                    "--hold",
+                ],
+            ),
+            ExitCode.OK,
+        )
+        click.echo(f"service/web still selects {_live(sim)} while 1.4 awaits promotion")
+        expect("status while held", _run(cli, ["status", "--service", "web"]), ExitCode.OK)
+        _banner("Approved: promote switches to exactly the Deployment that was verified")
+        expect("promote", _run(cli, ["promote", "--service", "web"]), ExitCode.OK)
+        click.echo(f"service/web now selects {_live(sim)}")
+
         _banner("Where things stand")
-        expect("status", _run(["status", "--service", "web"]), ExitCode.OK)
+        expect("status", _run(cli, ["status", "--service", "web"]), ExitCode.OK)
     finally:
         for k, v in saved.items():
             if v is None:

@@ -41,8 +41,17 @@ class InputError(BluegreenError):
 
     exit_code = ExitCode.USAGE
 
-    def __init__(self, input_name: str, problem: str, *, hint: str | None = None) -> None:
+    def __init__(
+        self,
+        input_name: str,
+        problem: str,
+        *,
+        hint: str | None = None,
+        file: str | None = None,
+        line: int | None = None,
+    ) -> None:
         self.input_name = input_name
+        self.file, self.line = file, line  # where in a user's file (smoke file, manifest): a CI annotation
         super().__init__(f"{input_name}: {problem}", hint=hint)
 
 

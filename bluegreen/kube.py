@@ -1,9 +1,9 @@
 """The only module that talks to the Kubernetes API.
 
-It uses the official client for what is hard to get right (kubeconfig, auth plugins, TLS, proxies) and
-sends plain JSON on its REST layer, so the rest of bluegreen works on plain dicts that pure code can
-test. Here live: retries with capped backoff, watches, and the translation of API errors into lines a
-person reading a CI log can act on (403 -> which verb on which resource the account needs).
+It uses the official client's transport (auth plugins, TLS, proxies) and sends plain JSON, so the rest of
+bluegreen works on plain dicts that pure code can test. Here live: resource kinds and patch types as named
+constants, retries with capped backoff, watches, intent-level writes that each carry their precondition,
+and the meaning of 404/409/410/422 (NotFound, Conflict, Gone, Invalid) in one place.
 """
 
 from __future__ import annotations
@@ -16,33 +16,61 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 from urllib.parse import quote
 
-import requests
-import yaml
-
-from bluegreen.errors import ApiUnavailable, BluegreenError, InputError, PermissionDenied
+from bluegreen.errors import (
+    ApiUnavailable,
+    BluegreenError,
+    ConcurrentChange,
+    InputError,
+    PermissionDenied,
+    Unverified,
+)
+from bluegreen.kubeconfig import ClientConfig, Credentials, first_line, tls_failure
+from bluegreen.kubeconfig import load as load_kubeconfig
 from bluegreen.settings import Connection
-from bluegreen.smoke import HttpTarget
 
 Obj = dict[str, Any]
+T = TypeVar("T")
 
-# (group path prefix, plural) for what we touch; the path grammar is the API server's.
-CORE = "/api/v1"
-APPS = "/apis/apps/v1"
-DISCOVERY = "/apis/discovery.k8s.io/v1"
-COORDINATION = "/apis/coordination.k8s.io/v1"
+
+@dataclass(frozen=True)
+class Kind:
+    """A namespaced resource we touch: its API path prefix, plural and kind."""
+
+    base: str
+    plural: str
+    kind: str
+
+    def __str__(self) -> str:  # kubectl's dialect: deployment.apps, service, lease.coordination.k8s.io
+        group = self.base.split("/")[2] if self.base.startswith("/apis/") else ""
+        return self.kind.lower() + (f".{group}" if group else "")
+
+
+SERVICES = Kind("/api/v1", "services", "Service")
+PODS = Kind("/api/v1", "pods", "Pod")
+RESOURCE_QUOTAS = Kind("/api/v1", "resourcequotas", "ResourceQuota")
+DEPLOYMENTS = Kind("/apis/apps/v1", "deployments", "Deployment")
+ENDPOINT_SLICES = Kind("/apis/discovery.k8s.io/v1", "endpointslices", "EndpointSlice")
+LEASES = Kind("/apis/coordination.k8s.io/v1", "leases", "Lease")
+
+
+class Patch(StrEnum):
+    JSON = "application/json-patch+json"
+    MERGE = "application/merge-patch+json"
+    STRATEGIC = "application/strategic-merge-patch+json"
+
 
 _RETRY_STATUSES = {429, 500, 502, 503, 504}
 _VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
-MERGE_PATCH = "application/merge-patch+json"
-JSON_PATCH = "application/json-patch+json"
 
 
 class ApiFailure(BluegreenError):
-    """An API answer we did not want; callers that expect some (404, 409, 422) catch this."""
+    """An API answer we did not want; the subclasses below are the ones callers expect."""
 
     def __init__(self, code: int, reason: str, message: str, *, method: str = "", path: str = "") -> None:
         super().__init__(message)
@@ -53,8 +81,23 @@ class ApiFailure(BluegreenError):
         self.retry_after: float | None = None  # seconds, from a 429/503's Retry-After header
 
 
+class NotFound(ApiFailure):
+    """404: the object (or namespace) is not there."""
+
+
+class Conflict(ApiFailure):
+    """409: a resourceVersion/uid precondition failed, or create found the name taken."""
+
+
 class Gone(ApiFailure):
     """410: the watch's resourceVersion is too old; list again."""
+
+
+class Invalid(ApiFailure):
+    """422: the object is invalid, or a JSON-patch `test` failed (someone changed it since we read it)."""
+
+
+_BY_CODE: dict[int, type[ApiFailure]] = {404: NotFound, 409: Conflict, 410: Gone, 422: Invalid}
 
 
 @dataclass(frozen=True)
@@ -104,87 +147,40 @@ def retry_base_seconds() -> float:
         return 0.25
 
 
+def uid_of(obj: Obj) -> str | None:
+    return (obj.get("metadata") or {}).get("uid")
+
+
+def version_of(obj: Obj) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+
+
 class Kube:
     """A connection to one cluster and namespace. Every method returns plain JSON dicts."""
 
     attempts = 6
     max_backoff = 8.0
 
-    def __init__(self, connection: Connection, *, debug: Callable[[str], None] | None = None) -> None:
-        from kubernetes import client, config  # slow import: only commands that need the API pay for it
+    def __init__(
+        self,
+        connection: Connection | ClientConfig,
+        *,
+        debug: Callable[[str], None] | None = None,
+    ) -> None:
+        from kubernetes import client  # slow import: only commands that need the API pay for it
 
         self._debug = debug or (lambda _msg: None)
-        self.configuration = client.Configuration()
-        in_cluster = False
-        try:
-            no_file = (
-                not connection.kubeconfig
-                and not os.environ.get("KUBECONFIG")
-                and not os.path.exists(os.path.expanduser("~/.kube/config"))
-            )
-            if no_file and os.environ.get("KUBERNETES_SERVICE_HOST"):
-                config.load_incluster_config(client_configuration=self.configuration)
-                in_cluster = True
-            elif no_file:
-                raise InputError(
-                    "--kubeconfig",
-                    "no cluster configuration found ($KUBECONFIG is unset, there is "
-                    "no ~/.kube/config, and this is not a pod with a service account)",
-                    hint="pass --kubeconfig (the Action's `kubeconfig` input) or set KUBECONFIG",
-                )
-            else:
-                if connection.context:
-                    _check_context(connection)
-                config.load_kube_config(
-                    config_file=connection.kubeconfig,
-                    context=connection.context,
-                    client_configuration=self.configuration,
-                    persist_config=False,
-                )
-        except config.ConfigException as e:
-            raise InputError(
-                "--kubeconfig",
-                f"cannot load the cluster configuration: {_first_line(e)}",
-                hint="check the kubeconfig's current context, cluster and user entries",
-            ) from None
-        except (OSError, ValueError, TypeError, AttributeError, KeyError, yaml.YAMLError) as e:
-            # Never echo the file's content: it holds credentials.
-            raise InputError(
-                "--kubeconfig",
-                f"is not a readable kubeconfig ({type(e).__name__})",
-                hint="give a kubeconfig YAML file (kubectl config view --raw prints one)",
-            ) from None
-        # urllib3 would retry 429/503 itself, sleeping a whole Retry-After; our own loop caps the wait.
-        self.configuration.retries = False
-        self.in_cluster = in_cluster
-        self.namespace = connection.namespace or self._default_namespace(connection, in_cluster)
+        loaded = connection if isinstance(connection, ClientConfig) else load_kubeconfig(connection)
+        self.client_config = loaded
+        self.configuration = loaded.configuration
+        self.in_cluster = loaded.in_cluster
+        self.namespace = loaded.namespace
+        # Current credentials: the client asks them before every request (renewing an expired exec
+        # token); request() renews once more after a 401; the smoke session uses the same object.
+        self.credentials = loaded.credentials or Credentials(self.configuration)
         self.api = client.ApiClient(self.configuration)
-        self.host = self.configuration.host.rstrip("/")
-
-    @staticmethod
-    def _default_namespace(connection: Connection, in_cluster: bool) -> str:
-        if in_cluster:
-            try:
-                with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as f:
-                    return f.read().strip() or "default"
-            except OSError:
-                return "default"
-        from kubernetes import config
-
-        try:
-            contexts, active = config.list_kube_config_contexts(config_file=connection.kubeconfig)
-        except Exception:
-            return "default"
-        chosen = active
-        if connection.context:
-            chosen = next((c for c in contexts if c.get("name") == connection.context), None)
-            if chosen is None:
-                raise InputError(
-                    "--context",
-                    f"context {connection.context!r} is not in the kubeconfig",
-                    hint=f"known contexts: {', '.join(c.get('name', '') for c in contexts)}",
-                )
-        return ((chosen or {}).get("context") or {}).get("namespace") or "default"
+        self.host = loaded.host
+        self._pool: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------------------------------------ transport
 
@@ -224,27 +220,44 @@ class Kube:
     ) -> Obj:
         """One API call, retried with capped exponential backoff on 429/5xx/connection errors.
 
-        Every write we make is safe to repeat: it carries a precondition (resourceVersion, a JSON-patch
-        test, or create's AlreadyExists), so a retry after a lost reply fails cleanly and the caller
-        re-reads to learn whether the first attempt landed; or it is idempotent (scale to a count, delete).
+        Every write we make is safe to repeat: it carries a precondition (resourceVersion, uid, a
+        JSON-patch test, or create's AlreadyExists), so a retry after a lost reply fails cleanly and the
+        caller re-reads to learn whether the first attempt landed; or it is idempotent.
         """
         import urllib3
+        from kubernetes.client.exceptions import ApiException
 
         delay = retry_base_seconds()
         attempts = attempts or self.attempts
+        err = ""
+        renewed = False
         for attempt in range(1, attempts + 1):
             retry_after: float | None = None
+            generation = self.credentials.generation
             try:
                 resp = self._send(method, path, query, body, content_type, timeout)
                 data = resp.read()
                 status = resp.status
+            except ApiException as e:
+                # The client turns a failed TLS handshake into ApiException(status=0, "SSLError ...");
+                # retrying cannot help, and the user must learn which kubeconfig entry to fix.
+                if e.status == 0 and "SSL" in str(e.reason):
+                    raise tls_failure(self.client_config, str(e.reason)) from None
+                raise
+            except urllib3.exceptions.SSLError as e:
+                raise tls_failure(self.client_config, str(e)) from None
             except (urllib3.exceptions.HTTPError, OSError) as e:
                 status, data = 0, b""
-                err = f"{type(e).__name__}: {_first_line(e)}"
+                err = f"{type(e).__name__}: {first_line(e)}"
                 self._debug(f"{method} {path}: {err} (attempt {attempt})")
             else:
                 if 200 <= status < 300:
                     return json.loads(data) if data else {}
+                if status == 401 and not renewed and self.credentials.renew(generation):
+                    # The token expired early or was revoked: once more with a new one, at once.
+                    renewed = True
+                    self._debug(f"{method} {path}: 401 Unauthorized; renewed the token, retrying")
+                    continue
                 if status not in _RETRY_STATUSES:
                     raise self._failure(method, path, query, status, data)
                 retry_after = _retry_after(resp)
@@ -270,15 +283,12 @@ class Kube:
         message = body.get("message") or data.decode(errors="replace")[:200]
         reason = body.get("reason") or ""
         if status == 401:
-            return PermissionDenied(
-                "the API server rejected our credentials (401 Unauthorized)",
-                hint="check the kubeconfig's token or certificate",
-            )
+            problem, hint = self.credentials.rejected_message()
+            return PermissionDenied(problem, hint=hint)
         if status == 403:
             return PermissionDenied(permission_message(method, path, query, message))
-        if status == 410:
-            return Gone(status, reason, message, method=method, path=path)
-        return ApiFailure(
+        cls = _BY_CODE.get(status, ApiFailure)
+        return cls(
             status,
             reason,
             f"{method} {path}: {status} {reason or 'error'}: {message}",
@@ -286,95 +296,155 @@ class Kube:
             path=path,
         )
 
+    def pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="kube")
+        return self._pool
+
+    def parallel(self, *calls: Callable[[], Any]) -> list[Any]:
+        """Run independent reads at once: one round trip of latency instead of one per read."""
+        if len(calls) == 1:
+            return [calls[0]()]
+        futures = [self.pool().submit(c) for c in calls]
+        return [f.result() for f in futures]
+
     # ------------------------------------------------------------------------------------- typed helpers
 
-    def path(
-        self,
-        base: str,
-        resource: str,
-        name: str | None = None,
-        sub: str | None = None,
-        namespace: str | None = None,
-    ) -> str:
-        p = f"{base}/namespaces/{quote(namespace or self.namespace)}/{resource}"
+    def path(self, kind: Kind, name: str | None = None, sub: str | None = None) -> str:
+        p = f"{kind.base}/namespaces/{quote(self.namespace)}/{kind.plural}"
         if name:
             p += "/" + quote(name, safe=":")
         if sub:
             p += "/" + sub
         return p
 
-    def get(self, base: str, resource: str, name: str) -> Obj | None:
+    def get(self, kind: Kind, name: str) -> Obj | None:
         try:
-            return self.request("GET", self.path(base, resource, name))
-        except ApiFailure as e:
-            if e.code == 404:
-                return None
-            raise
+            return self.request("GET", self.path(kind, name))
+        except NotFound:
+            return None
 
-    def list_objects(
-        self,
-        base: str,
-        resource: str,
-        *,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-    ) -> Obj:
-        return self.request(
-            "GET",
-            self.path(base, resource),
-            query={"labelSelector": label_selector, "fieldSelector": field_selector},
-        )
+    def find(self, kind: Kind, name: str) -> Obj | None:
+        """One object by name through a list (a Role with `list` but not `get` can read it back)."""
+        found = self.items(kind, fields=f"metadata.name={name}")
+        return found[0] if found else None
 
-    def create(self, base: str, resource: str, obj: Obj) -> Obj:
-        return self.request("POST", self.path(base, resource), body=obj)
+    def listing(self, kind: Kind, *, labels: str | None = None, fields: str | None = None) -> Obj:
+        """The whole List (items and metadata.resourceVersion, which a watch starts from)."""
+        return self.request("GET", self.path(kind), query={"labelSelector": labels, "fieldSelector": fields})
 
-    def replace(self, base: str, resource: str, obj: Obj) -> Obj:
-        return self.request("PUT", self.path(base, resource, obj["metadata"]["name"]), body=obj)
+    def items(self, kind: Kind, *, labels: str | None = None, fields: str | None = None) -> list[Obj]:
+        return list(self.listing(kind, labels=labels, fields=fields).get("items") or [])
 
-    def patch(
-        self, base: str, resource: str, name: str, patch: Any, content_type: str, sub: str | None = None
-    ) -> Obj:
-        return self.request(
-            "PATCH", self.path(base, resource, name, sub), body=patch, content_type=content_type
-        )
+    def create(self, kind: Kind, obj: Obj) -> Obj:
+        return self.request("POST", self.path(kind), body=obj)
 
-    def delete(self, base: str, resource: str, name: str, *, resource_version: str | None = None) -> None:
+    def replace(self, kind: Kind, obj: Obj) -> Obj:
+        """PUT: the body's resourceVersion makes it conditional (409 Conflict when it changed)."""
+        return self.request("PUT", self.path(kind, obj["metadata"]["name"]), body=obj)
+
+    def patch(self, kind: Kind, name: str, patch: Any, patch_type: Patch) -> Obj:
+        return self.request("PATCH", self.path(kind, name), body=patch, content_type=str(patch_type))
+
+    def delete(
+        self, kind: Kind, name: str, *, uid: str | None = None, resource_version: str | None = None
+    ) -> bool:
+        """Delete, only if it is still the object we judged (uid, resourceVersion); False if already gone."""
         body: Obj = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
-        if resource_version:
-            body["preconditions"] = {"resourceVersion": resource_version}
+        pre = {k: v for k, v in (("uid", uid), ("resourceVersion", resource_version)) if v}
+        if pre:
+            body["preconditions"] = pre
         try:
-            self.request("DELETE", self.path(base, resource, name), body=body)
-        except ApiFailure as e:
-            if e.code != 404:
-                raise
+            self.request("DELETE", self.path(kind, name), body=body)
+            return True
+        except NotFound:
+            return False
 
     def check_namespace(self) -> None:
         try:
-            self.request("GET", f"{CORE}/namespaces/{quote(self.namespace)}")
-        except ApiFailure as e:
-            if e.code == 404:
-                raise InputError(
-                    "--namespace",
-                    f"namespace {self.namespace!r} does not exist",
-                    hint="check --namespace or the kubeconfig context's namespace",
-                ) from None
-            raise
+            self.request("GET", f"/api/v1/namespaces/{quote(self.namespace)}")
+        except NotFound:
+            raise InputError(
+                "--namespace",
+                f"namespace {self.namespace!r} does not exist",
+                hint="check --namespace or the kubeconfig context's namespace",
+            ) from None
         except PermissionDenied:
             pass  # a namespaced Role cannot read Namespaces; the Service read that follows will tell
 
     def pod_log(self, pod: str, container: str | None, tail_lines: int = 10) -> list[str]:
         query = {"tailLines": tail_lines, "container": container}
+        path = self.path(PODS, pod, "log")
         try:
-            resp = self._send("GET", self.path(CORE, "pods", pod, "log"), query, None, None, (5, 10))
+            resp = self._send("GET", path, query, None, None, (5, 10))
             if resp.status == 403:
-                return [
-                    f"(no logs: {permission_message('GET', self.path(CORE, 'pods', pod, 'log'), None, 'forbidden')})"
-                ]
+                return [f"(no logs: {permission_message('GET', path, None, 'forbidden')})"]
             if resp.status != 200:
                 return []
             return list(resp.read().decode(errors="replace").splitlines()[-tail_lines:])
         except Exception:  # logs are a courtesy on an error path; never let them mask the real failure
             return []
+
+    # ------------------------------------------------------------------------ intent-level writes
+
+    def apply(self, kind: Kind, desired: Obj, existing: Obj | None) -> tuple[Obj, bool]:
+        """Create, or replace in place guarded by ``existing``'s resourceVersion; returns (object, created).
+
+        If the object changed since it was read (409) or appeared meanwhile (a lost create reply, or a
+        neighbour), it is read once more and the write tried once more, still conditional."""
+        name = desired["metadata"]["name"]
+        for attempt in (1, 2):
+            try:
+                if existing is None:
+                    return self.create(kind, desired), True
+                body = {
+                    **desired,
+                    "metadata": {**desired["metadata"], "resourceVersion": version_of(existing)},
+                }
+                return self.replace(kind, body), False
+            except (Conflict, NotFound):
+                if attempt == 2:
+                    raise
+                existing = self.get(kind, name)
+        raise AssertionError("unreachable")
+
+    def scale(self, deployment: Obj, replicas: int) -> Obj:
+        """Set replicas, only if the Deployment is still the version we judged (a JSON-patch test)."""
+        ops = [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": version_of(deployment)},
+            {"op": "replace", "path": "/spec/replicas", "value": replicas},
+        ]
+        return self.patch(DEPLOYMENTS, deployment["metadata"]["name"], ops, Patch.JSON)
+
+    def compare_and_swap(self, kind: Kind, obj: Obj, ops: list[Obj], landed: Callable[[Obj], bool]) -> Obj:
+        """A JSON patch whose first op tests the resourceVersion we read: it applies to exactly that object
+        or not at all. A lost reply is told apart by reading the object back and asking ``landed``."""
+        name = obj["metadata"]["name"]
+        try:
+            return self.patch(kind, name, ops, Patch.JSON)
+        except (ApiFailure, ApiUnavailable) as e:
+            try:
+                current = self.find(kind, name)
+            except BluegreenError as again:
+                raise Unverified(
+                    f"could not tell whether the change to {kind}/{name} landed: the request failed ({e}) "
+                    f"and reading it back failed too ({again})",
+                    hint="look now: bluegreen status",
+                ) from None
+            if current is not None and landed(current):
+                self._debug(f"{kind}/{name}: the change landed although its reply was lost")
+                return current
+            if (
+                isinstance(e, Conflict | Invalid)
+                and current is not None
+                and version_of(current) != version_of(obj)
+            ):
+                raise ConcurrentChange(
+                    f"{kind}/{name} was changed by someone else after bluegreen read it "
+                    f"(resourceVersion {version_of(obj)} -> {version_of(current)}); nothing was switched",
+                    hint="look at who changed it (kubectl get -o yaml shows managedFields), then re-run",
+                ) from None
+            raise
 
     # ------------------------------------------------------------------------------------------- watches
 
@@ -400,7 +470,12 @@ class Kube:
             "labelSelector": label_selector,
             "fieldSelector": field_selector,
         }
+        seen = self.credentials.generation
         resp = self._send("GET", path, query, None, None, (10, timeout_seconds + 10))
+        if resp.status == 401 and self.credentials.renew(seen):
+            # The token expired between renewals: open the watch again once, with the renewed one.
+            resp.response.release_conn()
+            resp = self._send("GET", path, query, None, None, (10, timeout_seconds + 10))
         if on_open is not None:
             on_open(resp.response)
         try:
@@ -424,44 +499,8 @@ class Kube:
         finally:
             resp.response.release_conn()
 
-    def informer(
-        self,
-        base: str,
-        resource: str,
-        *,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-    ) -> Informer:
-        return Informer(self, base, resource, label_selector=label_selector, field_selector=field_selector)
-
-    # -------------------------------------------------------------------------------- smoke test targets
-
-    def proxy_target(self, service: str, port: str) -> HttpTarget:
-        """Through the API server's service proxy: works from any runner that reaches the API."""
-        cfg = self.configuration
-        session = requests.Session()
-        token = cfg.get_api_key_with_prefix("BearerToken", alias="authorization")
-        if token:
-            session.headers["Authorization"] = token
-        if cfg.cert_file and cfg.key_file:
-            session.cert = (cfg.cert_file, cfg.key_file)
-        session.verify = (cfg.ssl_ca_cert or True) if cfg.verify_ssl else False
-        if cfg.proxy:
-            session.proxies = {"http": cfg.proxy, "https": cfg.proxy}
-        base = f"{self.host}{self.path(CORE, 'services', f'{service}:{port}', 'proxy')}"
-        return HttpTarget(
-            base_url=base,
-            session=session,
-            description=f"service/{service} port {port} via the API server proxy",
-        )
-
-    def direct_target(self, service: str, port: int) -> HttpTarget:
-        """Through cluster DNS, for runners inside the cluster."""
-        return HttpTarget(
-            base_url=f"http://{service}.{self.namespace}.svc:{port}",
-            session=requests.Session(),
-            description=f"service/{service} port {port} via cluster DNS",
-        )
+    def informer(self, kind: Kind, *, labels: str | None = None, fields: str | None = None) -> Informer:
+        return Informer(self, kind, label_selector=labels, field_selector=fields)
 
 
 class Informer:
@@ -474,10 +513,10 @@ class Informer:
     """
 
     def __init__(
-        self, kube: Kube, base: str, resource: str, *, label_selector: str | None, field_selector: str | None
+        self, kube: Kube, kind: Kind, *, label_selector: str | None, field_selector: str | None
     ) -> None:
         self.kube = kube
-        self.path = kube.path(base, resource)
+        self.path = kube.path(kind)
         self.label_selector = label_selector
         self.field_selector = field_selector
         self.objects: dict[str, Obj] = {}
@@ -486,6 +525,7 @@ class Informer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._response: Any = None
+        self._open = threading.Event()  # the first watch answered (200), or the informer failed
 
     def start(self, events: queue.Queue[Any] | None = None, known: Obj | None = None) -> Informer:
         if events is not None:
@@ -560,7 +600,7 @@ class Informer:
                 if self._stop.is_set():
                     return
                 if failures > 5:
-                    self._fail(ApiUnavailable(f"watching {self.path} kept failing: {_first_line(e)}"))
+                    self._fail(ApiUnavailable(f"watching {self.path} kept failing: {first_line(e)}"))
                     return
             if failures > 5:
                 self._fail(ApiUnavailable(f"watching {self.path} kept failing"))
@@ -581,10 +621,20 @@ class Informer:
 
     def _fail(self, e: BaseException) -> None:
         self.error = e
+        self._open.set()
         self._notify("error")
+
+    def ready(self, timeout: float = 30.0) -> None:
+        """Block until the watch is open, so a write made after this is seen; raise why it cannot be
+        (a missing `watch` permission shows here, before the write, not after it)."""
+        self._open.wait(timeout)
+        if self.error is not None:
+            raise self.error
 
     def _opened(self, response: Any) -> None:
         self._response = response
+        if getattr(response, "status", 200) == 200:
+            self._open.set()
         if self._stop.is_set():
             self._interrupt()
 
@@ -602,19 +652,6 @@ class Informer:
             self._thread.join(timeout=2)
 
 
-def _check_context(connection: Connection) -> None:
-    from kubernetes import config
-
-    contexts, _ = config.list_kube_config_contexts(config_file=connection.kubeconfig)
-    names = [c.get("name", "") for c in contexts or []]
-    if connection.context not in names:
-        raise InputError(
-            "--context",
-            f"context {connection.context!r} is not in the kubeconfig",
-            hint=f"pass one of: {', '.join(names) or '(none defined)'}",
-        )
-
-
 def _retry_after(resp: Any) -> float | None:
     ra = resp.headers.get("Retry-After") if hasattr(resp, "headers") else None
     return float(ra) if ra and ra.isdigit() else None
@@ -625,8 +662,3 @@ def _status_message(data: bytes) -> str:
         return str(json.loads(data).get("message", ""))[:200]
     except ValueError:
         return data[:200].decode(errors="replace")
-
-
-def _first_line(e: BaseException) -> str:
-    s = str(e).strip().splitlines()
-    return s[0][:300] if s else type(e).__name__

@@ -100,16 +100,20 @@ class StepLog:
     def warning(self, msg: str, *, title: str | None = None) -> None:
         self._annotate("warning", msg, title)
 
-    def error(self, msg: str, *, title: str | None = None) -> None:
-        self._annotate("error", msg, title)
+    def error(
+        self, msg: str, *, title: str | None = None, file: str | None = None, line: int | None = None
+    ) -> None:
+        """An error; with ``file`` (and ``line``) GitHub pins it to that place of the user's file."""
+        where = {k: str(v) for k, v in (("file", file), ("line", line)) if v is not None}
+        self._annotate("error", msg, title, **where)
 
     def notice(self, msg: str, *, title: str | None = None) -> None:
         self._annotate("notice", msg, title)
 
-    def _annotate(self, level: str, msg: str, title: str | None) -> None:
+    def _annotate(self, level: str, msg: str, title: str | None, **where: str) -> None:
         if self.github:
             # The runner shows the annotation inline in the log as well, so one line says it once.
-            self._command(level, msg, **({"title": title} if title else {}))
+            self._command(level, msg, **where, **({"title": title} if title else {}))
         else:
             self._line(msg if level == "notice" else f"{level}: {msg}")
 

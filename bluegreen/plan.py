@@ -16,6 +16,27 @@ Obj = dict[str, Any]
 
 # Annotations that belong to the Deployment controller or to kubectl, not to the app.
 _FOREIGN_ANNOTATIONS = ("deployment.kubernetes.io/", "kubectl.kubernetes.io/last-applied-configuration")
+# Tracking labels and annotations of GitOps tools and Helm: copied onto the new colour they would make
+# Argo CD / Flux prune it (it is not in Git) or Helm claim it. Never copied; the log names what was left.
+_GITOPS_PREFIXES = (
+    "argocd.argoproj.io/",
+    "kustomize.toolkit.fluxcd.io/",
+    "helm.toolkit.fluxcd.io/",
+    "helm.sh/",
+    "meta.helm.sh/",
+)
+_GITOPS_KEYS = ("app.kubernetes.io/instance", "kubectl.kubernetes.io/last-applied-configuration")
+
+
+def is_gitops_key(key: str) -> bool:
+    return key in _GITOPS_KEYS or key.startswith(_GITOPS_PREFIXES)
+
+
+def gitops_keys(source: Obj) -> list[str]:
+    """The tracking labels/annotations of ``source`` that a coloured copy leaves out."""
+    meta = source.get("metadata") or {}
+    keys = {*(meta.get("labels") or {}), *(meta.get("annotations") or {})}
+    return sorted(k for k in keys if is_gitops_key(k))
 
 
 def name_of(obj: Obj) -> str:
@@ -45,12 +66,33 @@ def containers(deployment: Obj) -> list[Obj]:
     return list(deployment["spec"]["template"]["spec"].get("containers") or [])
 
 
+def init_containers(deployment: Obj) -> list[Obj]:
+    return list(deployment["spec"]["template"]["spec"].get("initContainers") or [])
+
+
 def image_of(deployment: Obj, container: str | None = None) -> str | None:
-    cs = containers(deployment)
-    for c in cs:
+    for c in containers(deployment) + init_containers(deployment):
         if container is None or c.get("name") == container:
             return c.get("image")
     return None
+
+
+def repository(image: str | None) -> str:
+    """registry.example/web:1.0@sha256:.. -> registry.example/web (a port's colon is kept)."""
+    ref = (image or "").split("@", 1)[0]
+    head, _, tail = ref.rpartition(":")
+    return head if head and "/" not in tail else ref
+
+
+def migration_inits(template_spec: Obj, chosen: str, old_image: str | None) -> list[str]:
+    """Init containers that run the chosen container's repository (the usual migration pattern): they get
+    the new image too."""
+    repo = repository(old_image)
+    return [
+        str(c.get("name"))
+        for c in template_spec.get("initContainers") or []
+        if c.get("name") != chosen and old_image and repository(c.get("image")) == repo
+    ]
 
 
 def replicas_of(deployment: Obj) -> int:
@@ -68,7 +110,7 @@ def base_name(name: str) -> str:
 def choose_container(deployment: Obj, requested: str | None, source: str) -> str:
     names = [c.get("name", "") for c in containers(deployment)]
     if requested is not None:
-        if requested not in names:
+        if requested not in names + [c.get("name", "") for c in init_containers(deployment)]:
             raise InputError(
                 "--container",
                 f"{source} has no container {requested!r}",
@@ -101,15 +143,22 @@ def colored_copy(
     tmpl_meta.setdefault("labels", {})[color_label] = color
     tmpl_meta.pop("creationTimestamp", None)
     if image is not None:
-        for c in spec["template"]["spec"]["containers"]:
-            if c.get("name") == container:
+        pod = spec["template"]["spec"]
+        old = image_of(source, container)
+        also = set(migration_inits(pod, container, old))
+        for c in pod["containers"] + (pod.get("initContainers") or []):
+            if c.get("name") == container or c.get("name") in also:
                 c["image"] = image
-    labels = dict(src_meta.get("labels") or {})
+    labels = {k: v for k, v in (src_meta.get("labels") or {}).items() if not is_gitops_key(k)}
     labels[color_label] = color
     labels[st.MANAGED_BY_KEY] = st.MANAGED_BY
     annotations = {
-        k: v for k, v in (src_meta.get("annotations") or {}).items() if not k.startswith(_FOREIGN_ANNOTATIONS)
+        k: v
+        for k, v in (src_meta.get("annotations") or {}).items()
+        if not k.startswith(_FOREIGN_ANNOTATIONS) and not is_gitops_key(k)
     }
+    if image is not None:  # the new colour: what we sent, so a re-run can tell "already applied" from it
+        annotations[st.ANN_TEMPLATE_HASH] = st.template_hash(spec["template"])
     meta: Obj = {"name": name, "namespace": namespace, "labels": labels}
     if annotations:
         meta["annotations"] = annotations
@@ -243,6 +292,16 @@ def find_live(service: Obj, deployments: list[Obj], color_label: str) -> tuple[s
         # adoption that was interrupted, so the uncoloured one is the original.
         uncoloured = [d for d in found if color_label not in template_labels(d)]
         found = uncoloured or found
+    if color is None:
+        clash = {template_labels(d).get(color_label) for d in found} - {None, *st.COLORS}
+        if clash:
+            raise InputError(
+                "--color-label",
+                f"the pods behind service {svc!r} already use the label {color_label}="
+                f"{', '.join(sorted(str(c) for c in clash))}; adopting would overwrite it with blue",
+                hint="pass --color-label with a key of its own (e.g. bluegreen.dev/color), so Istio subsets "
+                "and other users of that label keep working",
+            )
     if not found:
         raise InputError(
             "--service",
@@ -514,7 +573,23 @@ class RollbackPlan:
         return lines
 
 
-def plan_rollback(service: Obj, deployments: list[Obj]) -> RollbackPlan:
+def rollback_noop(state: st.ReleaseState, to: str | None) -> str | None:
+    """PURE: why a rollback would do nothing (the live release is itself a rollback, or ``to`` is live)."""
+    last = state.history[0] if state.history else None
+    if to is not None:
+        if to == state.active_image:
+            return f"{to} is already live on {state.active_color}"
+        return None
+    if last is not None and last.action == "rollback":
+        who = f" by {last.run_url}" if last.run_url else ""
+        return (
+            f"the live release is already a rollback: {last.image} on {last.color} since {last.time}{who}; "
+            f"rolling back again would put the release it replaced back live"
+        )
+    return None
+
+
+def plan_rollback(service: Obj, deployments: list[Obj], to: str | None = None) -> RollbackPlan:
     svc = name_of(service)
     state = st.read_state(service)
     color_label = state.color_label or st.DEFAULT_COLOR_LABEL
@@ -525,8 +600,21 @@ def plan_rollback(service: Obj, deployments: list[Obj]) -> RollbackPlan:
             f"service {svc!r} has no bluegreen release recorded, so there is nothing to roll back to",
             hint="rollback needs one earlier release made by bluegreen deploy",
         )
+    if state.hold is not None:
+        raise NothingToRollBack(
+            f"service {svc!r} has a held release ({state.hold.image} on {state.hold.color}, since {state.hold.time}): "
+            f"the standby colour now holds the new image, so switching to it would not be a rollback",
+            hint=f"promote it (bluegreen promote --service {svc}) or discard it (bluegreen abort --service {svc}) first",
+        )
     to_color = st.other_color(live_color)
-    if state.previous_color != to_color or not state.previous_image:
+    wanted = to or state.previous_image
+    if to is not None and to not in {h.image for h in state.history}:
+        raise InputError(
+            "--to",
+            f"{to} is not in service {svc!r}'s release history",
+            hint="`bluegreen status` lists the history; to release another image, deploy it",
+        )
+    if not wanted or (to is None and state.previous_color != to_color):
         raise NothingToRollBack(
             f"service {svc!r} records no previous colour to roll back to",
             hint="the first release has nothing before it",
@@ -537,7 +625,7 @@ def plan_rollback(service: Obj, deployments: list[Obj]) -> RollbackPlan:
         raise NothingToRollBack(
             f"the previous colour {to_color} has no Deployment any more "
             f"(it was deleted, e.g. by --after-switch delete)",
-            hint=f"redeploy the previous image: bluegreen deploy --service {svc} --image {state.previous_image}",
+            hint=f"redeploy the previous image: bluegreen deploy --service {svc} --image {wanted}",
         )
     if len(found) > 1:
         raise InputError(
@@ -547,17 +635,31 @@ def plan_rollback(service: Obj, deployments: list[Obj]) -> RollbackPlan:
         )
     target = found[0]
     running = [c.get("image") for c in containers(target)]
-    if state.previous_image not in running:
-        good = st.last_good_image(state, to_color) or state.previous_image
+    if wanted not in running:
+        good = st.last_good_image(state, to_color) or wanted
         raise NothingToRollBack(
-            f"deployment {name_of(target)!r} now runs {', '.join(str(i) for i in running)}, not {state.previous_image} "
-            f"that was live before (a later release failed before its switch and left its image there)",
-            hint=f"roll back by redeploying the last good image: bluegreen deploy --service {svc} --image {good}",
+            f"deployment {name_of(target)!r} now runs {', '.join(str(i) for i in running)}, not {wanted}"
+            + (
+                " that was live before (a release failed before its switch, or someone changed it)"
+                if to is None
+                else ""
+            ),
+            hint=f"roll back by redeploying that image: bluegreen deploy --service {svc} --image {good}",
+        )
+    if (
+        to is None
+        and state.previous_template_hash
+        and st.template_hash(target["spec"]["template"]) != state.previous_template_hash
+    ):
+        raise NothingToRollBack(
+            f"deployment {name_of(target)!r} still runs {wanted}, but its pod template changed since it was live "
+            f"(something other than the image: env, resources, probes...)" + _last_writer_note(target),
+            hint=f"redeploy to verify it again: bluegreen deploy --service {svc} --image {wanted}",
         )
     live = matching(selector, deployments)
-    restore = None
-    if replicas_of(target) == 0:
-        restore = state.previous_replicas or (replicas_of(live[0]) if live else 1) or 1
+    live_ready = int(((live[0] if live else {}).get("status") or {}).get("readyReplicas") or 0)
+    need = max(live_ready, 1)
+    restore = need if replicas_of(target) < need else None
     return RollbackPlan(
         namespace=service["metadata"]["namespace"],
         service=svc,
@@ -568,6 +670,45 @@ def plan_rollback(service: Obj, deployments: list[Obj]) -> RollbackPlan:
         from_image=state.active_image,
         from_replicas=replicas_of(live[0]) if live else None,
         to_deployment=target,
-        to_image=state.previous_image,
+        to_image=wanted,
         restore_replicas=restore,
     )
+
+
+def _last_writer_note(obj: Obj) -> str:
+    entries = [
+        m for m in obj["metadata"].get("managedFields") or [] if m.get("operation") in ("Update", "Apply")
+    ]
+    if not entries:
+        return ""
+    latest = max(entries, key=lambda m: str(m.get("time") or ""))
+    return f"; last changed by {latest.get('manager')} at {latest.get('time')}"
+
+
+# ------------------------------------------------------------------------------------------- services
+
+
+def colour_services(services: list[Obj], live: Obj, color_label: str) -> list[str]:
+    """Every Service whose selector holds the colour key and selects the live colour's pods: all of them
+    must switch together, or the ones left behind lose their endpoints when the old colour goes."""
+    labels = template_labels(live)
+    return sorted(
+        name_of(s)
+        for s in services
+        if color_label in selector_of(s)
+        and selects(selector_of(s), labels)
+        and ((s.get("metadata") or {}).get("labels") or {}).get(st.ROLE_KEY) != st.ROLE_PREVIEW
+    )
+
+
+def check_services(named: list[str], selecting: list[str]) -> None:
+    """A Service that selects the live colour but was not named would be left behind: refuse up front."""
+    missing = [n for n in selecting if n not in named]
+    if missing:
+        raise InputError(
+            "--service",
+            f"service {missing[0]!r} also selects the live colour's pods"
+            + (f" (and {', '.join(repr(m) for m in missing[1:])})" if missing[1:] else ""),
+            hint="name every such Service (repeat --service; the first holds the release state) so they "
+            "switch together",
+        )

@@ -51,6 +51,14 @@ def rollout(deployment: Obj) -> Rollout:
             f"{name} exceeded its progress deadline: {progressing.get('message', '')}".rstrip(": "),
             failed=True,
         )
+    failure = _condition(deployment, "ReplicaFailure")
+    if failure and failure.get("status") == "True":
+        # The controller cannot create pods (quota, admission webhook, PodSecurity): waiting will not help.
+        return Rollout(
+            False,
+            f"{name} cannot create pods ({failure.get('reason') or 'ReplicaFailure'}): {failure.get('message', '')}",
+            failed=True,
+        )
     want = 1 if spec.get("replicas") is None else int(spec["replicas"])
     updated = int(status.get("updatedReplicas") or 0)
     total = int(status.get("replicas") or 0)
@@ -98,8 +106,11 @@ def ready_endpoint_pods(slices: list[Obj]) -> set[str]:
 
 
 def pod_waiting(pod: Obj) -> str | None:
-    """Why a pod is not ready yet, for a timeout message: a waiting reason, or its phase."""
+    """Why a pod is not ready yet, for a timeout message: the scheduler's or kubelet's reason, or its phase."""
     status = pod.get("status") or {}
+    scheduled = _condition(pod, "PodScheduled")
+    if scheduled and scheduled.get("status") == "False":
+        return f"{scheduled.get('reason') or 'not scheduled'}: {scheduled.get('message', '')}".rstrip(": ")
     for cs in status.get("containerStatuses") or []:
         waiting = (cs.get("state") or {}).get("waiting") or {}
         if waiting.get("reason"):
@@ -110,7 +121,8 @@ def pod_waiting(pod: Obj) -> str | None:
 
 
 def image_of_pod(pod: Obj, container: str) -> str | None:
-    for c in (pod.get("spec") or {}).get("containers") or []:
+    spec = pod.get("spec") or {}
+    for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
         if c.get("name") == container:
             return c.get("image")
     return None

@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from bluegreen.log import escape_data
 
+Obj = dict[str, Any]
+
 if TYPE_CHECKING:  # smoke pulls in requests; `--help` should not pay for it
     from bluegreen.smoke import SmokeResult
 
-RESULTS = ("deployed", "rolled-back", "failed", "dry-run", "unchanged")
+RESULTS = ("deployed", "rolled-back", "failed", "dry-run", "unchanged", "held", "aborted")
 
 # The output names, in the order they are written (action.yml documents the same list).
 OUTPUT_NAMES = (
@@ -167,7 +169,15 @@ def to_json(o: Outcome) -> str:
     return json.dumps(to_dict(o), indent=2, default=str)
 
 
-_ICONS = {"deployed": "✅", "rolled-back": "↩️", "failed": "❌", "dry-run": "📝", "unchanged": "ℹ️"}
+_ICONS = {
+    "deployed": "✅",
+    "rolled-back": "↩️",
+    "failed": "❌",
+    "dry-run": "📝",
+    "unchanged": "ℹ️",
+    "held": "⏸️",
+    "aborted": "🗑️",
+}
 
 
 def step_summary(o: Outcome) -> str:
@@ -392,3 +402,49 @@ def _size(path: str) -> int:
         return os.path.getsize(path)
     except OSError:
         return 0
+
+
+# --------------------------------------------------------------------------------------------------------
+# The outcome, computed once from what was observed
+# --------------------------------------------------------------------------------------------------------
+
+
+def observed(
+    command: str,
+    result: str,
+    *,
+    service: Obj | None,
+    deployments: Mapping[str, Obj],
+    color_label: str | None,
+    image: str | None,
+    switched: bool,
+) -> Outcome:
+    """PURE: the outputs from the live Service and Deployments as last seen. ``active_*`` is what the
+    Service serves; ``previous_*`` what it served before this command switched (or, when nothing was
+    switched but a release is recorded, the rollback target), empty when a release failed."""
+    from bluegreen import plan as pl
+    from bluegreen import state as st
+
+    o = Outcome(command=command, result=result, switched=switched, image=image)
+    if service is None:
+        return o
+    state = st.read_state(service)
+    label = color_label or state.color_label or st.DEFAULT_COLOR_LABEL
+    selector = pl.selector_of(service)
+    o.service, o.namespace = pl.name_of(service), service["metadata"].get("namespace")
+    o.active_color = selector.get(label)
+    found = pl.matching(selector, list(deployments.values()))
+    o.active_deployment = pl.name_of(found[0]) if len(found) == 1 else None
+    o.history = [h.to_dict() for h in state.history]
+    if o.image is None:
+        o.image = state.active_image
+    if result in ("deployed", "rolled-back", "unchanged") or (command == "status" and result != "failed"):
+        o.previous_color, o.previous_image = state.previous_color, state.previous_image
+        if state.previous_color:
+            prev = pl.matching(
+                pl.selector_with(selector, label, state.previous_color), list(deployments.values())
+            )
+            o.previous_deployment = pl.name_of(prev[0]) if len(prev) == 1 else None
+    elif result in ("failed", "held", "aborted") and o.active_color:
+        o.previous_image = state.active_image if command == "deploy" else None
+    return o

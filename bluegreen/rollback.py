@@ -1,65 +1,64 @@
 """`bluegreen rollback`: switch the live Service back to the previous colour, in the same conditional
-single request as a release, after making sure that colour is there and ready."""
+single request as a release: lock -> scale -> ready -> switch -> verify.
+
+It refuses while a release is held, does nothing when the live release is itself a rollback (pressing it
+twice must not put the bad release back), and never switches to fewer ready pods than serve now."""
 
 from __future__ import annotations
 
 from bluegreen import plan as pl
 from bluegreen import state as st
-from bluegreen.errors import ConcurrentChange, ReleaseFailed, Unverified
-from bluegreen.kube import APPS, MERGE_PATCH, Kube
-from bluegreen.log import StepLog
-from bluegreen.release import ENDPOINTS_TIMEOUT, Release, now_iso
-from bluegreen.report import Outcome
+from bluegreen.engine import Run, Step, Trace, run_steps
+from bluegreen.errors import ReleaseFailed, Unverified
+from bluegreen.release import ENDPOINTS_TIMEOUT, Ctx, now_iso
 from bluegreen.settings import RollbackSettings
 
 
-def rollback(s: RollbackSettings, kube: Kube, log: StepLog, outcome: Outcome) -> Outcome:
-    r = Release(kube, log, outcome)
-    name = s.common.service
-    outcome.service = name
-    service = r.read_service(name)
-    state = st.read_state(service)
-    outcome.history = [h.to_dict() for h in state.history]
-    outcome.active_color = pl.selector_of(service).get(state.color_label or st.DEFAULT_COLOR_LABEL)
-    outcome.image = state.active_image
-    plan = pl.plan_rollback(service, r.deployments())
-    outcome.active_deployment = plan.from_deployment
+def rollback(s: RollbackSettings, ctx: Ctx, trace: Trace | None = None) -> Run:
+    snap = ctx.read()
+    service = ctx.service_of(snap, s.common.service)
+    ctx.last = Run(snap)
+    noop = pl.rollback_noop(st.read_state(service), s.to)
+    if noop:
+        ctx.log.info(f"nothing to roll back: {noop}")
+        return Run(snap, notes=(noop,))
+    plan = pl.plan_rollback(service, list(snap.deployments.values()), to=s.to)
     if s.dry_run:
-        outcome.result, outcome.plan = "dry-run", plan.describe()
-        for line in outcome.plan:
-            log.info(f"dry-run: {line}")
-        return outcome
+        return Run(snap, notes=tuple(plan.describe()))
+    selector = pl.selector_with(pl.selector_of(service), plan.color_label, plan.to_color)
+    names = s.common.services
+    lock = s.locking
+    # The pods and endpoints watches open in the same round trip as the lock.
+    opening = [lambda: ctx.pods(selector), *[lambda n=n: ctx.endpoints(n) for n in names]]
+    with ctx.locked(
+        snap, duration=lock.lock_duration, force=lock.force_unlock, wait=lock.lock_wait, also=opening
+    ):
+        pods = ctx.pods(selector)
 
-    with r.locked(name, duration=s.lock_duration, force=s.force_unlock) as lock:
-        to_selector = pl.selector_with(pl.selector_of(service), plan.color_label, plan.to_color)
-        with r.colour_pods(to_selector) as pods:
-            target = plan.to_deployment
-            if plan.restore_replicas:
-                target = kube.patch(
-                    APPS,
-                    "deployments",
-                    plan.to_name,
-                    {
-                        "metadata": {"resourceVersion": target["metadata"]["resourceVersion"]},
-                        "spec": {"replicas": plan.restore_replicas},
-                    },
-                    MERGE_PATCH,
-                )
-                log.info(f"deployment.apps/{plan.to_name} scaled to {plan.restore_replicas}")
-            container = next(
-                (c["name"] for c in pl.containers(target) if c.get("image") == plan.to_image),
-                pl.containers(target)[0]["name"],
+        def target(r: Run) -> dict:
+            return r.snap.deployment(plan.to_name) or plan.to_deployment
+
+        def scale(r: Run) -> Run:
+            assert plan.restore_replicas is not None
+            scaled = ctx.kube.scale(target(r), plan.restore_replicas)
+            ctx.log.info(
+                f"deployment.apps/{plan.to_name} scaled to {plan.restore_replicas} (the live colour's ready count)"
             )
-            target = r.wait_rollout(target, container=container, timeout=s.timeout, pods=pods)
-            desired = pl.replicas_of(target)
-            if desired <= 0 or len(r.ready(pods)) < desired:
+            return r.but(snap=r.snap.with_deployment(scaled))
+
+        def ready(r: Run) -> Run:
+            dep = ctx.wait_rollout(target(r), container=_container(plan), timeout=float(s.timeout), pods=pods)
+            if len(ctx.ready(pods)) < max(plan.restore_replicas or 0, pl.replicas_of(dep), 1):
                 raise ReleaseFailed(
-                    f"{plan.to_color} has {len(r.ready(pods))} ready pods of {desired}; nothing was switched"
+                    f"{plan.to_color} has {len(ctx.ready(pods))} ready pods of {pl.replicas_of(dep)}; "
+                    f"nothing was switched"
                 )
-            if lock.lost:
-                raise ConcurrentChange(f"{lock.lost}; nothing was switched")
+            return r.but(snap=r.snap.with_deployment(dep))
+
+        def switch(r: Run) -> Run:
+            before = st.read_state(service)
             new_state = st.after_switch(
-                state,
+                before,
                 to_color=plan.to_color,
                 to_image=plan.to_image,
                 from_color=plan.from_color,
@@ -68,34 +67,59 @@ def rollback(s: RollbackSettings, kube: Kube, log: StepLog, outcome: Outcome) ->
                 color_label=plan.color_label,
                 action="rollback",
                 time=now_iso(),
-                release_id=r.release_id,
-                run_url=r.run_url,
+                release_id=ctx.release_id,
+                run_url=ctx.run_url,
+                template_hash=st.template_hash(target(r)["spec"]["template"]),
             )
-            r.switch(service, color_label=plan.color_label, to_color=plan.to_color, new_state=new_state)
-            log.info(f"service/{name} switched: {plan.color_label} {plan.from_color} -> {plan.to_color}")
-            outcome.switched = True
-            outcome.active_color, outcome.active_deployment, outcome.image = (
-                plan.to_color,
-                plan.to_name,
-                plan.to_image,
+            r = ctx.switch_all(
+                r,
+                names,
+                color_label=plan.color_label,
+                to_color=plan.to_color,
+                state=st.to_annotations(new_state),
             )
-            outcome.previous_color, outcome.previous_deployment = plan.from_color, plan.from_deployment
-            outcome.previous_image = plan.from_image
-            outcome.history = [h.to_dict() for h in new_state.history]
+            ctx.log.info(
+                f"service/{plan.service} switched: {plan.color_label} {plan.from_color} -> {plan.to_color}"
+            )
+            return r.but(switched=True)
+
+        def verify(r: Run) -> Run:
             try:
-                r.gate(
-                    name,
-                    pods,
-                    desired=desired,
-                    color=plan.to_color,
-                    timeout=min(s.timeout, ENDPOINTS_TIMEOUT),
-                )
+                for n in names:
+                    ctx.gate(
+                        n,
+                        pods,
+                        desired=pl.replicas_of(target(r)),
+                        color=plan.to_color,
+                        timeout=min(float(s.timeout), ENDPOINTS_TIMEOUT),
+                        slices=ctx.endpoints(n),
+                    )
             except ReleaseFailed as e:
                 raise Unverified(
                     f"switched back to {plan.to_color}, but its endpoints did not follow: {e}",
                     hint="look now: bluegreen status",
                 ) from None
-    outcome.result = "rolled-back"
-    outcome.message = f"rolled back: {plan.to_image} is live on {plan.to_color}"
-    log.info(outcome.message)
-    return outcome
+            return r.but(checked_live=True)
+
+        def live(r: Run) -> bool:
+            return pl.selector_of(r.snap.service(plan.service) or {}).get(plan.color_label) == plan.to_color
+
+        steps = [
+            Step(
+                "scale",
+                lambda r: plan.restore_replicas is None or pl.replicas_of(target(r)) >= plan.restore_replicas,
+                scale,
+            ),
+            Step("ready", lambda r: live(r), ready),
+            Step("switch", live, switch),
+            Step("verify", lambda r: r.checked_live, verify),
+        ]
+        try:
+            return run_steps(steps, Run(snap), ctx.log, trace, on_step=lambda r: setattr(ctx, "last", r))
+        finally:
+            ctx.close()
+
+
+def _container(plan: pl.RollbackPlan) -> str:
+    cs = pl.containers(plan.to_deployment) + pl.init_containers(plan.to_deployment)
+    return next((c["name"] for c in cs if c.get("image") == plan.to_image), cs[0]["name"])

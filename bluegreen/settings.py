@@ -19,6 +19,44 @@ SMOKE_VIA = ("auto", "proxy", "direct")
 MAX_TIMEOUT = 24 * 3600
 DEFAULT_TIMEOUT = 600
 DEFAULT_LOCK_SECONDS = 60
+DEFAULT_SCALE_DOWN_DELAY = 30  # as Argo Rollouts' scaleDownDelaySeconds: load balancers follow a switch late
+DEFAULT_LOCK_WAIT = 0
+DEFAULT_COLOR_LABEL = "version"
+
+# The choices and defaults the CLI, action.yml and the README document; defined once, here.
+DEFAULTS: dict[str, object] = {
+    "timeout": f"{DEFAULT_TIMEOUT}s",
+    "lock-duration": f"{DEFAULT_LOCK_SECONDS}s",
+    "lock-wait": f"{DEFAULT_LOCK_WAIT}s",
+    "scale-down-delay": f"{DEFAULT_SCALE_DOWN_DELAY}s",
+    "color-label": DEFAULT_COLOR_LABEL,
+    "smoke-via": "auto",
+    "after-switch": "keep",
+    "on-failure": "keep",
+}
+
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
+
+
+def parse_duration(flag: str, value: str | float | None) -> float | None:
+    """Seconds from "90", "90s", "10m", "1h30m" (as Go's durations read); None when empty."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    text = value.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    m = _DURATION.fullmatch(text)
+    if not m or not any(m.groups()):
+        raise InputError(
+            flag, f"{value!r} is not a duration", hint="use seconds (90) or a duration: 90s, 10m, 1h30m"
+        )
+    h, mi, sec = (float(g) if g else 0.0 for g in m.groups())
+    return h * 3600 + mi * 60 + sec
+
 
 # The reference grammar of distribution/reference (docker/distribution), simplified only in that the
 # domain part is not length-checked: [domain[:port]/]path[:tag][@digest].
@@ -72,7 +110,8 @@ def validate_name(flag: str, value: str | None, *, required: bool = True) -> str
     return value
 
 
-def validate_timeout(flag: str, seconds: float | None, default: float) -> float:
+def validate_timeout(flag: str, seconds: float | str | None, default: float) -> float:
+    seconds = parse_duration(flag, seconds)
     if seconds is None:
         return default
     if not 0 < seconds <= MAX_TIMEOUT:  # also catches NaN
@@ -80,7 +119,17 @@ def validate_timeout(flag: str, seconds: float | None, default: float) -> float:
     return float(seconds)
 
 
-def validate_lock_duration(seconds: float | None) -> float:
+def validate_delay(flag: str, seconds: float | str | None, default: float) -> float:
+    """A wait that may be 0 (off)."""
+    value = parse_duration(flag, seconds)
+    if value is None:
+        return default
+    if not 0 <= value <= MAX_TIMEOUT:
+        raise InputError(flag, f"{value:g} seconds is out of range", hint=f"use 0 to {MAX_TIMEOUT} seconds")
+    return value
+
+
+def validate_lock_duration(seconds: float | str | None) -> float:
     value = validate_timeout("--lock-duration", seconds, DEFAULT_LOCK_SECONDS)
     if value < 10:
         raise InputError(
@@ -126,9 +175,73 @@ class Common:
     output_file: str | None = None
     json: bool = False
     debug: bool = False
+    also: tuple[str, ...] = ()  # further Services switched together with ``service`` (which holds the state)
 
     def __post_init__(self) -> None:
         validate_name("--service", self.service)
+        for name in self.also:
+            validate_name("--service", name)
+        if len(set(self.services)) != len(self.services):
+            raise InputError("--service", "names the same Service twice")
+
+    @property
+    def services(self) -> list[str]:
+        return [self.service, *self.also]
+
+
+@dataclass(frozen=True)
+class Locking:
+    """How a command that writes takes the release lock."""
+
+    force_unlock: bool = False
+    lock_duration: float | str = DEFAULT_LOCK_SECONDS
+    lock_wait: float | str = DEFAULT_LOCK_WAIT
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lock_duration", validate_lock_duration(self.lock_duration))
+        object.__setattr__(
+            self, "lock_wait", validate_delay("--lock-wait", self.lock_wait, DEFAULT_LOCK_WAIT)
+        )
+
+
+@dataclass(frozen=True)
+class Smoke:
+    """Smoke checks: HTTP paths, a file of checks, the user's own command, and how to reach the Service."""
+
+    paths: tuple[str, ...] = ()
+    file: str | None = None
+    command: str | None = None
+    via: str = "auto"
+    port: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.command is not None and not self.command.strip():
+            raise InputError("--smoke-command", "is empty")
+        object.__setattr__(self, "via", validate_choice("--smoke-via", self.via, SMOKE_VIA, "auto"))
+        if self.file is not None and not Path(self.file).is_file():
+            raise InputError("--smoke-file", f"{self.file} does not exist or is not a file")
+
+    @property
+    def any(self) -> bool:
+        return bool(self.paths or self.file or self.command)
+
+
+@dataclass(frozen=True)
+class Finish:
+    """What happens after a verified switch."""
+
+    after_switch: str = "keep"
+    scale_down_delay: float | str = DEFAULT_SCALE_DOWN_DELAY
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "after_switch", validate_choice("--after-switch", self.after_switch, AFTER_SWITCH, "keep")
+        )
+        object.__setattr__(
+            self,
+            "scale_down_delay",
+            validate_delay("--scale-down-delay", self.scale_down_delay, DEFAULT_SCALE_DOWN_DELAY),
+        )
 
 
 @dataclass(frozen=True)
@@ -138,24 +251,21 @@ class DeploySettings:
     deployment: str | None = None
     container: str | None = None
     manifest: str | None = None
-    color_label: str = "version"
+    color_label: str = DEFAULT_COLOR_LABEL
     preview_service: str | None = None
-    smoke_paths: tuple[str, ...] = ()
-    smoke_file: str | None = None
-    smoke_command: str | None = None
-    smoke_via: str = "auto"
-    timeout: float = DEFAULT_TIMEOUT
-    after_switch: str = "keep"
+    smoke: Smoke = field(default_factory=Smoke)
+    finish: Finish = field(default_factory=Finish)
+    locking: Locking = field(default_factory=Locking)
+    timeout: float | str = DEFAULT_TIMEOUT
     on_failure: str = "keep"
+    hold: bool = False
     dry_run: bool = False
-    force_unlock: bool = False
-    lock_duration: float = DEFAULT_LOCK_SECONDS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image", validate_image(self.image))
         validate_name("--deployment", self.deployment, required=False)
         validate_name("--preview-service", self.preview_service, required=False)
-        if self.preview_service == self.common.service:
+        if self.preview_service in self.common.services:
             raise InputError(
                 "--preview-service",
                 "must differ from --service",
@@ -175,19 +285,10 @@ class DeploySettings:
                 f"{self.manifest} does not exist or is not a file",
                 hint="check the path (relative to the working directory)",
             )
-        if self.smoke_command is not None and not self.smoke_command.strip():
-            raise InputError("--smoke-command", "is empty")
-        object.__setattr__(
-            self, "smoke_via", validate_choice("--smoke-via", self.smoke_via, SMOKE_VIA, "auto")
-        )
-        object.__setattr__(
-            self, "after_switch", validate_choice("--after-switch", self.after_switch, AFTER_SWITCH, "keep")
-        )
         object.__setattr__(
             self, "on_failure", validate_choice("--on-failure", self.on_failure, ON_FAILURE, "keep")
         )
         object.__setattr__(self, "timeout", validate_timeout("--timeout", self.timeout, DEFAULT_TIMEOUT))
-        object.__setattr__(self, "lock_duration", validate_lock_duration(self.lock_duration))
         if not self.preview_service:
             validate_name("--preview-service", self.preview_name)  # <service>-preview may pass 63 characters
 
@@ -197,13 +298,35 @@ class DeploySettings:
 
 
 @dataclass(frozen=True)
-class RollbackSettings:
+class PromoteSettings:
     common: Common
-    timeout: float = DEFAULT_TIMEOUT
+    smoke: Smoke = field(default_factory=Smoke)
+    finish: Finish = field(default_factory=Finish)
+    locking: Locking = field(default_factory=Locking)
+    timeout: float | str = DEFAULT_TIMEOUT
     dry_run: bool = False
-    force_unlock: bool = False
-    lock_duration: float = DEFAULT_LOCK_SECONDS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "timeout", validate_timeout("--timeout", self.timeout, DEFAULT_TIMEOUT))
-        object.__setattr__(self, "lock_duration", validate_lock_duration(self.lock_duration))
+
+
+@dataclass(frozen=True)
+class AbortSettings:
+    common: Common
+    delete: bool = False
+    locking: Locking = field(default_factory=Locking)
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class RollbackSettings:
+    common: Common
+    to: str | None = None
+    locking: Locking = field(default_factory=Locking)
+    timeout: float | str = DEFAULT_TIMEOUT
+    dry_run: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "timeout", validate_timeout("--timeout", self.timeout, DEFAULT_TIMEOUT))
+        if self.to is not None:
+            object.__setattr__(self, "to", validate_image(self.to))

@@ -1,7 +1,7 @@
 """Smoke checks: HTTP requests to the preview (later the live) Service, or the user's own command.
 
 The HTTP checks go through an ``HttpTarget``: a base URL and a ``requests.Session`` that carries whatever
-credentials the route needs (kube.py builds one for the API server's service proxy, or for cluster DNS).
+credentials the route needs (targets.py builds one for the API server's service proxy, or for cluster DNS).
 A user's own command gets ``BLUEGREEN_PREVIEW_URL`` pointing at a ``LocalForwarder`` on 127.0.0.1, which
 adds those credentials itself, so the command never sees a token.
 """
@@ -16,6 +16,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -68,9 +69,15 @@ class HttpTarget:
     base_url: str
     session: requests.Session
     description: str  # for the log: "service/web-preview:8080 via the API server proxy"
+    # Passed with every request: requests lets REQUESTS_CA_BUNDLE override a session's own (#3829).
+    verify: bool | str = True
+    tls_hint: str = ""  # what to fix when the certificate is not trusted
 
     def url(self, path: str) -> str:
         return self.base_url.rstrip("/") + path
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return self.session.request(method, self.url(path), verify=self.verify, **kwargs)
 
 
 @dataclass
@@ -310,9 +317,9 @@ def _attempt(check: SmokeCheck, target: HttpTarget) -> tuple[int | None, float, 
     """One request: (status or None, seconds, why it failed or None)."""
     started = time.monotonic()
     try:
-        with target.session.request(
+        with target.request(
             check.method,
-            target.url(check.path),
+            check.path,
             headers=check.headers,
             data=check.body.encode("utf-8") if check.body is not None else None,
             timeout=check.timeout,
@@ -329,6 +336,9 @@ def _attempt(check: SmokeCheck, target: HttpTarget) -> tuple[int | None, float, 
             time.monotonic() - started,
             f"no answer from {target.description} within {check.timeout:g}s",
         )
+    except requests.exceptions.SSLError as err:
+        hint = f"; {target.tls_hint}" if target.tls_hint else ""
+        return None, time.monotonic() - started, f"TLS failed for {target.description}: {_reason(err)}{hint}"
     except requests.RequestException as err:
         return None, time.monotonic() - started, f"could not reach {target.description}: {_reason(err)}"
 
@@ -523,9 +533,9 @@ def _make_handler(fwd: LocalForwarder) -> type[http.server.BaseHTTPRequestHandle
                 # never asked for gzip.
                 headers["Accept-Encoding"] = "identity"
             try:
-                resp = fwd.target.session.request(
+                resp = fwd.target.request(
                     self.command,
-                    fwd.target.url(self.path if self.path.startswith("/") else "/" + self.path),
+                    self.path if self.path.startswith("/") else "/" + self.path,
                     headers=headers,
                     data=body,
                     stream=True,
@@ -602,6 +612,70 @@ def _make_handler(fwd: LocalForwarder) -> type[http.server.BaseHTTPRequestHandle
 # --------------------------------------------------------------------------------------------------------
 
 
+# The user's command runs under this small supervisor (stdlib only, so it starts fast and needs nothing of
+# ours), which leads the command's process group from outside it. It ends with bluegreen, even a SIGKILLed
+# one: Linux sends it SIGTERM then (PR_SET_PDEATHSIG; the death signal follows the thread that started
+# it, and run_command's thread waits for it). On SIGTERM it ends the command's whole group: SIGTERM, and
+# SIGKILL after a grace period. It adopts the command's orphans (PR_SET_CHILD_SUBREAPER), so a
+# background job ends with the command instead of outliving it. Its exit status is the command's.
+_SUPERVISOR = r"""
+import ctypes, os, signal, subprocess, sys
+command, parent, grace = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+libc = None
+if sys.platform.startswith("linux"):
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        libc = None
+group = 0
+
+def end_group(*_):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if group:
+        try:
+            os.killpg(group, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        signal.signal(signal.SIGALRM, lambda *_: os.killpg(group, signal.SIGKILL))
+        signal.setitimer(signal.ITIMER_REAL, grace)
+    else:
+        os._exit(143)
+
+signal.signal(signal.SIGTERM, end_group)
+if os.getppid() != parent:  # bluegreen ended before the death signal was set
+    os._exit(143)
+
+def die_with_us():
+    if libc is not None:
+        libc.prctl(1, signal.SIGKILL)
+
+shell = subprocess.Popen(["/bin/sh", "-c", command], process_group=0, preexec_fn=die_with_us)
+group = shell.pid
+status = None
+while True:
+    try:
+        pid, st = os.wait()
+    except ChildProcessError:
+        break
+    if pid == shell.pid:
+        status = st
+        try:  # what it left running in the background ends with it
+            os.killpg(group, signal.SIGTERM)
+            signal.signal(signal.SIGALRM, lambda *_: os.killpg(group, signal.SIGKILL))
+            signal.setitimer(signal.ITIMER_REAL, grace)
+        except ProcessLookupError:
+            pass
+signal.setitimer(signal.ITIMER_REAL, 0)
+code = os.waitstatus_to_exitcode(status) if status is not None else 1
+if code < 0:
+    signal.signal(-code, signal.SIG_DFL)
+    os.kill(os.getpid(), -code)
+sys.exit(code)
+"""
+
+
 def run_command(command: str, preview_url: str, log: StepLog, timeout: float | None) -> SmokeResult:
     """Run ``command`` with a shell; ok iff it exits 0. Its output goes to the log, prefixed."""
     env = {**os.environ, "BLUEGREEN_PREVIEW_URL": preview_url}
@@ -610,13 +684,12 @@ def run_command(command: str, preview_url: str, log: StepLog, timeout: float | N
     started = time.monotonic()
     try:
         proc = subprocess.Popen(
-            command,
-            shell=True,
+            [sys.executable, "-I", "-c", _SUPERVISOR, command, str(os.getpid()), str(KILL_GRACE_SECONDS)],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            # Its own process group, so a timeout ends the command and everything it started.
+            # Its own session, so no terminal's signals reach it but through us.
             start_new_session=True,
         )
     except OSError as err:
@@ -635,6 +708,12 @@ def run_command(command: str, preview_url: str, log: StepLog, timeout: float | N
     except subprocess.TimeoutExpired:
         timed_out = True
         code = _kill_group(proc)
+    except BaseException:
+        # bluegreen is being stopped (the CLI turns SIGTERM into KeyboardInterrupt): the command must
+        # not outlive it. The supervisor ends the group, with its grace period, on its own.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGTERM)
+        raise
     # A grandchild that left the group could hold the pipe open; do not wait on it forever.
     reader.join(timeout=KILL_GRACE_SECONDS)
     seconds = time.monotonic() - started
@@ -671,7 +750,9 @@ def _pump(proc: subprocess.Popen[bytes], log: StepLog, tail: deque[str]) -> None
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> int:
-    for sig, wait in ((signal.SIGTERM, KILL_GRACE_SECONDS), (signal.SIGKILL, None)):
+    # SIGTERM: the supervisor passes it to the command's group, and SIGKILLs that group after the grace
+    # period; SIGKILL here only if the supervisor itself hangs.
+    for sig, wait in ((signal.SIGTERM, KILL_GRACE_SECONDS + 2), (signal.SIGKILL, None)):
         with contextlib.suppress(ProcessLookupError):  # already gone
             os.killpg(proc.pid, sig)
         try:

@@ -6,6 +6,7 @@ PURE: no I/O. Label keys, annotation keys and colour names are defined here and 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -22,6 +23,14 @@ ANN_PREVIOUS_REPLICAS = PREFIX + "previous-replicas"
 ANN_COLOR_LABEL = PREFIX + "color-label"
 ANN_RELEASE_ID = PREFIX + "release-id"
 ANN_HISTORY = PREFIX + "history"
+ANN_TEMPLATE_HASH = (
+    PREFIX + "template-hash"
+)  # of the verified pod template (Service) / the sent one (Deployment)
+ANN_PREVIOUS_TEMPLATE_HASH = PREFIX + "previous-template-hash"
+ANN_HOLD = PREFIX + "hold"
+ANN_AFTER_SWITCH = (
+    PREFIX + "after-switch"
+)  # what the last release asked for the old colour (status: pending?)  # a verified release awaiting `bluegreen promote` (JSON, see Hold)
 STATE_ANNOTATIONS = (
     ANN_ACTIVE_COLOR,
     ANN_PREVIOUS_COLOR,
@@ -31,6 +40,10 @@ STATE_ANNOTATIONS = (
     ANN_COLOR_LABEL,
     ANN_RELEASE_ID,
     ANN_HISTORY,
+    ANN_TEMPLATE_HASH,
+    ANN_PREVIOUS_TEMPLATE_HASH,
+    ANN_HOLD,
+    ANN_AFTER_SWITCH,
 )
 
 # Labels we put on objects we create (never into a selector).
@@ -85,10 +98,60 @@ class ReleaseState:
     color_label: str | None = None
     release_id: str | None = None
     history: tuple[HistoryEntry, ...] = field(default_factory=tuple)
+    template_hash: str | None = None  # of the live colour's verified pod template
+    previous_template_hash: str | None = None
+    hold: Hold | None = None
 
     @property
     def known(self) -> bool:
         return self.active_color is not None
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A verified release awaiting promotion: exactly which Deployment was verified, so `promote` can
+    refuse one that changed since (uid, generation, pod template)."""
+
+    color: str
+    image: str
+    deployment: str
+    uid: str
+    generation: int
+    template_hash: str
+    time: str
+    run_url: str | None = None
+    release_id: str | None = None
+
+    def to_json(self) -> str:
+        d = {k: v for k, v in self.__dict__.items() if v is not None}
+        return json.dumps(d, separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, raw: str | None) -> Hold | None:
+        try:
+            d = json.loads(raw or "")
+            if not isinstance(d, dict) or d.get("color") not in COLORS:
+                return None
+            return cls(
+                color=str(d["color"]),
+                image=str(d["image"]),
+                deployment=str(d["deployment"]),
+                uid=str(d["uid"]),
+                generation=int(d["generation"]),
+                template_hash=str(d["template_hash"]),
+                time=str(d.get("time") or ""),
+                run_url=d.get("run_url") if isinstance(d.get("run_url"), str) else None,
+                release_id=d.get("release_id") if isinstance(d.get("release_id"), str) else None,
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+def template_hash(template: Any) -> str:
+    """A stable short hash of a pod template as the API server returned it (its defaults included), so
+    that any edit, image or not, changes it."""
+    raw = json.dumps(template or {}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
 def read_state(service: dict[str, Any]) -> ReleaseState:
@@ -122,6 +185,9 @@ def read_state(service: dict[str, Any]) -> ReleaseState:
         color_label=ann.get(ANN_COLOR_LABEL) or None,
         release_id=ann.get(ANN_RELEASE_ID) or None,
         history=tuple(history),
+        template_hash=ann.get(ANN_TEMPLATE_HASH) or None,
+        previous_template_hash=ann.get(ANN_PREVIOUS_TEMPLATE_HASH) or None,
+        hold=Hold.from_json(ann.get(ANN_HOLD)),
     )
 
 
@@ -136,6 +202,9 @@ def to_annotations(state: ReleaseState) -> dict[str, str | None]:
         ANN_COLOR_LABEL: state.color_label,
         ANN_RELEASE_ID: state.release_id,
         ANN_HISTORY: json.dumps([h.to_dict() for h in state.history], separators=(",", ":")),
+        ANN_TEMPLATE_HASH: state.template_hash,
+        ANN_PREVIOUS_TEMPLATE_HASH: state.previous_template_hash,
+        ANN_HOLD: state.hold.to_json() if state.hold else None,
     }
 
 
@@ -152,11 +221,16 @@ def after_switch(
     time: str,
     release_id: str,
     run_url: str | None,
+    template_hash: str | None = None,
 ) -> ReleaseState:
-    """The state to record in the same request that switches traffic to ``to_color``."""
+    """The state to record in the same request that switches traffic to ``to_color``; a switch ends any
+    hold, and the template hash of the colour left behind is kept for rollback's drift check."""
     entry = HistoryEntry(time=time, action=action, color=to_color, image=to_image, run_url=run_url)
     return replace(
         state,
+        template_hash=template_hash,
+        previous_template_hash=state.template_hash if from_color == state.active_color else None,
+        hold=None,
         active_color=to_color,
         active_image=to_image,
         previous_color=from_color,

@@ -3,53 +3,32 @@ and notes on anything an interrupted run left behind."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from bluegreen import plan as pl
 from bluegreen import state as st
-from bluegreen.kube import COORDINATION, CORE, Kube
-from bluegreen.lock import held_by_other, lease_name
-from bluegreen.log import StepLog
-from bluegreen.release import Release
-from bluegreen.report import Outcome
+from bluegreen.lock import describe_holder, lease_name
+from bluegreen.release import Ctx
 from bluegreen.settings import Common
 
 Obj = dict[str, Any]
 
 
-def status(
-    common: Common,
-    kube: Kube,
-    log: StepLog,
-    outcome: Outcome,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> dict[str, Any]:
-    r = Release(kube, log, outcome)
-    service = r.read_service(common.service)
-    deployments = r.deployments()
-    state = st.read_state(service)
-    lease = kube.get(COORDINATION, "leases", lease_name(common.service))
+def status(common: Common, ctx: Ctx) -> dict[str, Any]:
+    """Read once, describe: no writes, no lock, nothing recorded."""
+    from bluegreen.engine import Run
+
+    snap = ctx.read()
+    ctx.last = Run(snap)
+    service = ctx.service_of(snap, common.service)
     previews = [
         p
-        for p in kube.list_objects(CORE, "services", label_selector=f"{st.ROLE_KEY}={st.ROLE_PREVIEW}").get(
-            "items"
-        )
-        or []
+        for p in snap.services.values()
         if (p["metadata"].get("annotations") or {}).get(st.PREFIX + "preview-of") == common.service
     ]
-    report = describe_status(service, deployments, state, previews, lease, clock())
-    outcome.service, outcome.result = common.service, "unchanged"
-    outcome.active_color = report["active_color"]
-    outcome.previous_color = state.previous_color
-    outcome.image = state.active_image
-    outcome.previous_image = state.previous_image
-    colors = report["colors"]
-    outcome.active_deployment = (colors.get(report["active_color"] or "") or {}).get("deployment")
-    outcome.previous_deployment = (colors.get(state.previous_color or "") or {}).get("deployment")
-    outcome.history = [h.to_dict() for h in state.history]
-    return report
+    return describe_status(
+        service, list(snap.deployments.values()), st.read_state(service), previews, snap.lease
+    )
 
 
 def describe_status(
@@ -58,7 +37,6 @@ def describe_status(
     state: st.ReleaseState,
     previews: list[Obj],
     lease: Obj | None,
-    now: datetime,
 ) -> dict[str, Any]:
     """PURE: what `status` reports, including anything a crashed run left behind."""
     color_label = state.color_label or st.DEFAULT_COLOR_LABEL
@@ -97,9 +75,33 @@ def describe_status(
             f"{idle} runs {', '.join(map(str, colors[idle]['images']))}, not the previous live image "
             f"{state.previous_image}: a release did not switch (it failed or was interrupted)"
         )
-    holder = held_by_other(lease, "", now) if lease else None
+    holder = describe_holder(lease) if lease else None
     if holder:
         notes.append(f"a release is in progress: lease/{lease_name(pl.name_of(service))} held by {holder}")
+    problems: list[str] = []
+    if state.hold is not None:
+        h = state.hold
+        problems.append(
+            f"awaiting promotion: {h.image} verified on {h.color} (deployment.apps/{h.deployment}) at {h.time}"
+            + (f" by {h.run_url}" if h.run_url else "")
+            + f"; bluegreen promote --service {pl.name_of(service)} switches, bluegreen abort discards it"
+        )
+    intent = ((service.get("metadata") or {}).get("annotations") or {}).get(st.ANN_AFTER_SWITCH)
+    old = colors.get(st.other_color(active)) if active in st.COLORS else None
+    if intent and old and not old["live"] and (intent == "delete" or old["desired"] > 0):
+        problems.append(
+            f"pending scale-down: the last release asked --after-switch {intent} of deployment.apps/"
+            f"{old['deployment']}, which still runs {old['desired']} replicas (interrupted during the drain?)"
+        )
+    if active in colors and colors[active]["ready"] < colors[active]["desired"]:
+        problems.append(
+            f"the live colour {active} has {colors[active]['ready']} of {colors[active]['desired']} pods ready"
+        )
+    if state.known and state.active_color != active:
+        problems.append(
+            f"the selector says {active} but bluegreen's record says {state.active_color}: the Service was "
+            f"switched by hand or a switch was never recorded"
+        )
     return {
         "service": pl.name_of(service),
         "namespace": service["metadata"].get("namespace"),
@@ -112,6 +114,8 @@ def describe_status(
         "colors": colors,
         "preview_services": [{"name": pl.name_of(p), "selector": pl.selector_of(p)} for p in previews],
         "lock": holder,
+        "hold": state.hold.__dict__ if state.hold else None,
+        "problems": problems,
         "notes": notes,
         "history": [h.to_dict() for h in state.history],
     }
@@ -134,6 +138,8 @@ def format_status(report: dict[str, Any]) -> list[str]:
         lines.append(f"  lock: {report['lock']}")
     for note in report["notes"]:
         lines.append(f"  note: {note}")
+    for problem in report["problems"]:
+        lines.append(f"  check: {problem}")
     if report["history"]:
         lines.append("  history (newest first):")
         for h in report["history"]:

@@ -28,3 +28,5 @@ def kubeconfig(sim: SimCluster, tmp_path: Path) -> Path:
 def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     # The engine's backoff between retries is real time; tests shorten it rather than wait.
     monkeypatch.setenv("BLUEGREEN_RETRY_BASE_SECONDS", "0.001")
+    # The drain before scale-down is real time; tests that are about it set their own.
+    monkeypatch.setenv("BLUEGREEN_SCALE_DOWN_DELAY", "0")

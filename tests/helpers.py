@@ -47,7 +47,7 @@ def run_cli(kubeconfig: Path, *args: str, env: dict[str, str] | None = None) -> 
         [*args, "--kubeconfig", str(kubeconfig), "--output-file", str(out)],
         env=full_env,
         catch_exceptions=False,
-    )  # type: ignore[arg-type]
+    )
     return CliResult(result.exit_code, result.stdout, result.stderr, read_dotenv(out))
 
 

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 import yaml
 
 from bluegreen import state as st
-from bluegreen.sim import SimCluster
+from bluegreen.log import StepLog
+from bluegreen.sim import RequestRecord, SimCluster
 from bluegreen.sim.clock import FakeClock
 from bluegreen.sim.errors import ApiError
-from tests.helpers import live_view, run_cli
+from bluegreen.smoke import HttpTarget, SmokeCheck, SmokeResult
+from tests.helpers import CliResult, live_view, run_cli
 
 V1, V2, V3 = "registry.example/web:1.0", "registry.example/web:2.0", "registry.example/web:3.0"
 
 
-def deploy(kubeconfig: Path, image: str, *extra: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+def deploy(kubeconfig: Path, image: str, *extra: str, env: dict[str, str] | None = None) -> CliResult:
     return run_cli(kubeconfig, "deploy", "--service", "web", "--image", image, *extra, env=env)
 
 
@@ -25,7 +28,7 @@ def selector(sim: SimCluster) -> dict[str, str]:
     return dict(sim.get("services", "default", "web")["spec"]["selector"])
 
 
-def annotations(sim: SimCluster) -> dict[str, str]:
+def service_annotations(sim: SimCluster) -> dict[str, str]:
     return dict(sim.get("services", "default", "web")["metadata"].get("annotations") or {})
 
 
@@ -64,7 +67,7 @@ def test_first_release_switches_blue_to_green(web: SimCluster, kubeconfig: Path)
     assert endpoint_pods(web) == pods_of(web, "green") and len(pods_of(web, "green")) == 2
     # blue stays on standby, untouched, for an instant rollback
     assert web.get("deployments", "default", "web-blue")["spec"]["replicas"] == 2
-    ann = annotations(web)
+    ann = service_annotations(web)
     assert ann[st.ANN_ACTIVE_COLOR] == "green" and ann[st.ANN_ACTIVE_IMAGE] == V2
     assert ann[st.ANN_PREVIOUS_COLOR] == "blue" and ann[st.ANN_PREVIOUS_IMAGE] == V1
     assert json.loads(ann[st.ANN_HISTORY])[0]["image"] == V2
@@ -94,7 +97,7 @@ def test_second_release_reuses_the_idle_deployment(web: SimCluster, kubeconfig: 
     assert blue["metadata"]["uid"] == uid, "blue must be updated in place, not recreated"
     assert blue["spec"]["template"]["spec"]["containers"][0]["image"] == V3
     assert r.outputs["PREVIOUS_COLOR"] == "green" and r.outputs["PREVIOUS_IMAGE"] == V2
-    assert [h["image"] for h in json.loads(annotations(web)[st.ANN_HISTORY])] == [V3, V2]
+    assert [h["image"] for h in json.loads(service_annotations(web)[st.ANN_HISTORY])] == [V3, V2]
 
 
 def test_rerun_of_a_live_image_changes_nothing(web: SimCluster, kubeconfig: Path) -> None:
@@ -125,7 +128,7 @@ def test_rollback_is_one_switch_back(web: SimCluster, kubeconfig: Path) -> None:
     assert len(patches) == 1 and patches[0].method == "PATCH"
     # no Deployment was touched: blue was on standby
     assert not [q for q in web.write_requests() if q.resource == "deployments"]
-    history = json.loads(annotations(web)[st.ANN_HISTORY])
+    history = json.loads(service_annotations(web)[st.ANN_HISTORY])
     assert history[0]["action"] == "rollback" and history[0]["color"] == "blue"
 
 
@@ -134,7 +137,7 @@ def test_rollback_from_scale_to_zero_scales_up_first(web: SimCluster, kubeconfig
     assert r.exit_code == 0, r.log
     web.wait_idle()
     assert web.get("deployments", "default", "web-blue")["spec"]["replicas"] == 0
-    assert annotations(web)[st.ANN_PREVIOUS_REPLICAS] == "2"
+    assert service_annotations(web)[st.ANN_PREVIOUS_REPLICAS] == "2"
     r = run_cli(kubeconfig, "rollback", "--service", "web")
     assert r.exit_code == 0, r.log
     assert web.get("deployments", "default", "web-blue")["spec"]["replicas"] == 2
@@ -189,7 +192,7 @@ def test_adoption_of_an_uncoloured_app(sim: SimCluster, kubeconfig: Path) -> Non
     assert after["metadata"]["generation"] == original["metadata"]["generation"]
     assert after["spec"] == original["spec"]
     assert "deployment.apps/web no longer receives traffic" in r.log
-    history = json.loads(annotations(sim)[st.ANN_HISTORY])
+    history = json.loads(service_annotations(sim)[st.ANN_HISTORY])
     assert [h["action"] for h in history] == ["deploy", "adopt"]
     # rollback works as usual after adoption: back to the blue copy of the original image
     r = run_cli(kubeconfig, "rollback", "--service", "web")
@@ -204,7 +207,7 @@ def test_adoption_never_lets_new_pods_exist_before_the_colour_key(sim: SimCluste
     sim.seed_app(name="web", image=V1, replicas=1, color=None)
     seen: list[str] = []
 
-    def check(rec) -> None:  # type: ignore[no-untyped-def]
+    def check(rec: RequestRecord) -> None:
         if rec.method == "POST" and rec.resource == "deployments":
             seen.append(",".join(f"{k}={v}" for k, v in sorted(selector(sim).items())))
 
@@ -251,7 +254,7 @@ def test_never_ready_green_fails_on_the_progress_deadline(kubeconfig_fake: tuple
     clock = sim.clock
     assert isinstance(clock, FakeClock)
 
-    def advance_once_watching(rec) -> None:  # type: ignore[no-untyped-def]
+    def advance_once_watching(rec: RequestRecord) -> None:
         # When the engine starts watching green's rollout, jump past the progress deadline.
         if rec.resource == "deployments" and "watch" in rec.query and "web-green" in rec.query:
             sim.wait_idle()  # the controller must have seen green (and set its deadline timer) first
@@ -332,7 +335,7 @@ def test_no_smoke_tests_says_so(web: SimCluster, kubeconfig: Path) -> None:
 
 
 def test_concurrent_change_just_before_the_switch_exits_4(web: SimCluster, kubeconfig: Path) -> None:
-    def meddle(rec) -> None:  # type: ignore[no-untyped-def]
+    def meddle(rec: RequestRecord) -> None:
         if rec.method == "PATCH" and rec.resource == "services" and rec.name == "web":
             svc = web.get("services", "default", "web")
             svc["metadata"].setdefault("annotations", {})["team"] = "someone-else"
@@ -343,7 +346,7 @@ def test_concurrent_change_just_before_the_switch_exits_4(web: SimCluster, kubec
     assert r.exit_code == 4, r.log
     assert "changed by someone else" in r.log
     assert selector(web)["version"] == "blue"
-    assert annotations(web) == {"team": "someone-else"}
+    assert service_annotations(web) == {"team": "someone-else"}
     assert r.outputs["SWITCHED"] == "false" and r.outputs["ACTIVE_COLOR"] == "blue"
 
 
@@ -351,7 +354,7 @@ def test_failed_verification_after_the_switch_switches_back(web: SimCluster, kub
     before = live_view(web)
     armed: list[bool] = []
 
-    def break_live_after_switch(rec) -> None:  # type: ignore[no-untyped-def]
+    def break_live_after_switch(rec: RequestRecord) -> None:
         if rec.method == "PATCH" and rec.resource == "services" and rec.name == "web" and not armed:
             armed.append(True)
             web.faults.add(path=r"/services/web:[^/]*/proxy", status=500, count=None)
@@ -453,7 +456,7 @@ def test_github_outputs_and_summary(web: SimCluster, kubeconfig: Path, tmp_path:
     assert "active-color=green" in text and "switched=true" in text
     assert "green" in summary.read_text() and "rollback" in summary.read_text().lower()
     assert "::group::" in r.log
-    history = json.loads(annotations(web)[st.ANN_HISTORY])
+    history = json.loads(service_annotations(web)[st.ANN_HISTORY])
     assert history[0]["run_url"].startswith("https://github.com/acme/shop/actions/runs/42")
 
 
@@ -474,7 +477,7 @@ def test_environment_variables_work_like_flags(web: SimCluster, kubeconfig: Path
 
 
 @pytest.fixture
-def kubeconfig_fake(tmp_path: Path):  # type: ignore[no-untyped-def]
+def kubeconfig_fake(tmp_path: Path) -> Iterator[tuple[SimCluster, Path]]:
     cluster = SimCluster(ready_delay=0.0, clock=FakeClock()).start()
     try:
         yield cluster, cluster.write_kubeconfig(tmp_path / "kubeconfig")
@@ -516,7 +519,7 @@ def test_an_unrelated_change_during_the_release_does_not_block_the_switch(
 ) -> None:
     """Someone annotates the Service while green rolls out: not ours to judge, the patch leaves it alone."""
 
-    def annotate(rec) -> None:  # type: ignore[no-untyped-def]
+    def annotate(rec: RequestRecord) -> None:
         if rec.method == "POST" and rec.resource == "deployments":
             svc = web.get("services", "default", "web")
             svc["metadata"].setdefault("annotations", {})["team"] = "payments"
@@ -526,13 +529,13 @@ def test_an_unrelated_change_during_the_release_does_not_block_the_switch(
     r = deploy(kubeconfig, V2)
     assert r.exit_code == 0, r.log
     assert selector(web)["version"] == "green"
-    assert annotations(web)["team"] == "payments"
+    assert service_annotations(web)["team"] == "payments"
 
 
 def test_a_selector_change_during_the_release_stops_before_the_switch(
     web: SimCluster, kubeconfig: Path
 ) -> None:
-    def retarget(rec) -> None:  # type: ignore[no-untyped-def]
+    def retarget(rec: RequestRecord) -> None:
         if rec.method == "POST" and rec.resource == "services":  # the preview create
             svc = web.get("services", "default", "web")
             svc["spec"]["selector"]["tier"] = "front"
@@ -548,7 +551,7 @@ def test_a_selector_change_during_the_release_stops_before_the_switch(
 def test_switch_back_that_fails_exits_5_and_says_where_traffic_is(web: SimCluster, kubeconfig: Path) -> None:
     patches: list[int] = []
 
-    def break_after_switch(rec) -> None:  # type: ignore[no-untyped-def]
+    def break_after_switch(rec: RequestRecord) -> None:
         if rec.method == "PATCH" and rec.resource == "services" and rec.name == "web":
             patches.append(1)
             if len(patches) == 1:  # the switch lands; then verification and the switch back both fail
@@ -567,12 +570,14 @@ def test_switch_back_that_fails_exits_5_and_says_where_traffic_is(web: SimCluste
 def test_a_cancelled_job_during_verification_switches_back(
     web: SimCluster, kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import bluegreen.deploy as engine
+    import bluegreen.smoke as engine
 
     real = engine.run_checks
     calls: list[int] = []
 
-    def cancel_on_live_checks(checks, target, log):  # type: ignore[no-untyped-def]
+    def cancel_on_live_checks(
+        checks: Sequence[SmokeCheck], target: HttpTarget, log: StepLog
+    ) -> list[SmokeResult]:
         calls.append(1)
         if "services/web:" in target.base_url:  # the live Service, after the switch
             raise KeyboardInterrupt
@@ -581,7 +586,8 @@ def test_a_cancelled_job_during_verification_switches_back(
     monkeypatch.setattr(engine, "run_checks", cancel_on_live_checks)
     before = live_view(web)
     r = deploy(kubeconfig, V2, "--smoke-path", "/healthz")
-    assert r.exit_code == 1 and "interrupted" in r.log
+    # Once the switch was sent, an interruption reports the truth: switched, then back (exit 3).
+    assert r.exit_code == 3 and "interrupted after the switch to green was sent" in r.log, r.log
     assert live_view(web) == before
     assert len(calls) == 2
 
@@ -638,16 +644,16 @@ def test_headless_service_gets_a_headless_preview(sim: SimCluster, kubeconfig: P
 def test_a_switch_whose_outcome_cannot_be_learnt_exits_5(web: SimCluster, kubeconfig: Path) -> None:
     armed: list[bool] = []
 
-    def api_goes_away(rec) -> None:  # type: ignore[no-untyped-def]
+    def api_goes_away(rec: RequestRecord) -> None:
         if rec.method == "PATCH" and rec.resource == "services" and rec.name == "web" and not armed:
             armed.append(True)
             web.faults.add(method="PATCH", path=r"/services/web$", drop=True, count=None)
-            web.faults.add(method="GET", path=r"/services/web$", status=503, count=None)
+            web.faults.add(method="GET", path=r"/services$", status=503, count=None)
 
     web.on_request(api_goes_away)
     r = deploy(kubeconfig, V2)
     assert r.exit_code == 5, r.log
-    assert "could not tell whether service/web switched" in r.log and "bluegreen status" in r.log
+    assert "could not tell whether the change to service/web landed" in r.log and "bluegreen status" in r.log
 
 
 def test_releases_with_pods_that_linger_terminating(tmp_path: Path) -> None:

@@ -302,7 +302,7 @@ def test_colored_copy_colours_metadata_selector_and_template_and_keeps_only_the_
         "name": "web-green",
         "namespace": "prod",
         "labels": {"app": "web", "version": "green", st.MANAGED_BY_KEY: st.MANAGED_BY},
-        "annotations": {"team": "shop"},
+        "annotations": {"team": "shop", st.ANN_TEMPLATE_HASH: st.template_hash(out["spec"]["template"])},
     }
     assert "status" not in out
     assert out["spec"]["selector"] == {"matchLabels": {"app": "web", "version": "green"}}
@@ -618,7 +618,10 @@ def test_manifest_is_the_source_of_the_new_colour() -> None:
     assert m == before
     t = plan.target
     assert t["metadata"]["name"] == "web-green"
-    assert t["metadata"]["annotations"] == {"owner": "shop"}
+    assert t["metadata"]["annotations"] == {
+        "owner": "shop",
+        st.ANN_TEMPLATE_HASH: st.template_hash(t["spec"]["template"]),
+    }
     assert t["spec"]["replicas"] == 5, "a manifest's replica count is kept"
     c = t["spec"]["template"]["spec"]["containers"][0]
     assert c["image"] == IMAGE_2
@@ -1095,11 +1098,12 @@ def test_rollback_plan_switches_back_to_the_previous_colour() -> None:
     assert plan.describe() == [f"switch service/web: version green -> blue (image {IMAGE_1})"]
 
 
-def test_rollback_of_a_previous_colour_scaled_to_zero_restores_the_recorded_replicas() -> None:
+def test_rollback_of_a_previous_colour_scaled_to_zero_restores_the_live_ready_count() -> None:
+    # Not the count recorded at release time (4): what serves live traffic now (2 ready, maybe autoscaled).
     svc = recorded("green", previous="blue", previous_replicas=4)
     plan = pl.plan_rollback(svc, [colored("blue", replicas=0), colored("green", image=IMAGE_2, replicas=2)])
-    assert plan.restore_replicas == 4
-    assert plan.describe()[0] == "scale deployment.apps/web-blue to 4 replicas and wait"
+    assert plan.restore_replicas == 2
+    assert plan.describe()[0] == "scale deployment.apps/web-blue to 2 replicas and wait"
 
 
 def test_rollback_scaled_to_zero_without_recorded_replicas_uses_the_live_count() -> None:
@@ -1185,7 +1189,7 @@ def test_rollback_when_the_previous_colour_now_runs_another_image() -> None:
         pl.plan_rollback(svc, [colored("blue", image=IMAGE_3), colored("green", image=IMAGE_2)])
     msg = str(e.value)
     assert f"deployment 'web-blue' now runs {IMAGE_3}, not {IMAGE_1}" in msg
-    assert f"redeploying the last good image: bluegreen deploy --service web --image {IMAGE_1}" in msg
+    assert f"redeploying that image: bluegreen deploy --service web --image {IMAGE_1}" in msg
 
 
 def test_rollback_another_image_without_history_hints_the_previous_image() -> None:

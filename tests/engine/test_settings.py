@@ -176,17 +176,28 @@ def common(service: str = "web", **kw: Any) -> s.Common:
 
 
 def deploy(**kw: Any) -> s.DeploySettings:
+    """DeploySettings from flat keyword arguments, as the flags read (the settings group them)."""
     kw.setdefault("common", common())
     kw.setdefault("image", "registry.example/web:2.0")
-    return s.DeploySettings(**kw)
+    smoke = {k.removeprefix("smoke_"): kw.pop(k) for k in list(kw) if k.startswith("smoke_")}
+    finish = {k: kw.pop(k) for k in list(kw) if k in ("after_switch", "scale_down_delay")}
+    locking = {k: kw.pop(k) for k in list(kw) if k in ("lock_duration", "lock_wait", "force_unlock")}
+    return s.DeploySettings(
+        **kw, smoke=s.Smoke(**smoke), finish=s.Finish(**finish), locking=s.Locking(**locking)
+    )
+
+
+def flat(d: s.DeploySettings) -> tuple[Any, ...]:
+    return (d.smoke.via, d.finish.after_switch, d.on_failure)
 
 
 def test_deploy_settings_defaults() -> None:
     d = deploy(image="  registry.example/web:2.0 ")
     assert d.image == "registry.example/web:2.0"
     assert d.preview_name == "web-preview"
-    assert (d.color_label, d.smoke_via, d.after_switch, d.on_failure) == ("version", "auto", "keep", "keep")
-    assert (d.timeout, d.lock_duration) == (s.DEFAULT_TIMEOUT, s.DEFAULT_LOCK_SECONDS)
+    assert (d.color_label, *flat(d)) == ("version", "auto", "keep", "keep")
+    assert (d.timeout, d.locking.lock_duration) == (s.DEFAULT_TIMEOUT, s.DEFAULT_LOCK_SECONDS)
+    assert (d.finish.scale_down_delay, d.locking.lock_wait) == (s.DEFAULT_SCALE_DOWN_DELAY, 0)
 
 
 def test_deploy_settings_choices_and_custom_values(tmp_path: Path) -> None:
@@ -205,14 +216,14 @@ def test_deploy_settings_choices_and_custom_values(tmp_path: Path) -> None:
         smoke_command="curl -f $URL",
     )
     assert d.preview_name == "web-next"
-    assert (d.smoke_via, d.after_switch, d.on_failure) == ("proxy", "scale-to-zero", "delete")
-    assert (d.timeout, d.lock_duration) == (30.0, 10.0)
+    assert flat(d) == ("proxy", "scale-to-zero", "delete")
+    assert (d.timeout, d.locking.lock_duration) == (30.0, 10.0)
 
 
 def test_deploy_settings_none_timeouts_mean_defaults() -> None:
     d = deploy(timeout=None, lock_duration=None, smoke_via=None, after_switch="", on_failure=None)
-    assert (d.timeout, d.lock_duration) == (s.DEFAULT_TIMEOUT, s.DEFAULT_LOCK_SECONDS)
-    assert (d.smoke_via, d.after_switch, d.on_failure) == ("auto", "keep", "keep")
+    assert (d.timeout, d.locking.lock_duration) == (s.DEFAULT_TIMEOUT, s.DEFAULT_LOCK_SECONDS)
+    assert flat(d) == ("auto", "keep", "keep")
 
 
 @pytest.mark.parametrize(
@@ -299,14 +310,20 @@ def test_connection(tmp_path: Path) -> None:
 
 def test_rollback_settings() -> None:
     r = s.RollbackSettings(common=common())
-    assert (r.timeout, r.lock_duration) == (s.DEFAULT_TIMEOUT, s.DEFAULT_LOCK_SECONDS)
-    unset: dict[str, Any] = {"timeout": None, "lock_duration": None}  # what click passes for an empty input
-    assert s.RollbackSettings(common=common(), **unset).timeout == s.DEFAULT_TIMEOUT
+    assert (r.timeout, r.locking.lock_duration) == (s.DEFAULT_TIMEOUT, s.DEFAULT_LOCK_SECONDS)
+    # what click passes for an empty input
+    # (the fields are annotated `float | str`, but the CLI passes None through from click's `Any`)
+    unset = s.RollbackSettings(
+        common=common(),
+        timeout=None,  # type: ignore[arg-type]
+        locking=s.Locking(lock_duration=None),  # type: ignore[arg-type]
+    )
+    assert unset.timeout == s.DEFAULT_TIMEOUT
     with pytest.raises(InputError) as e:
         s.RollbackSettings(common=common(), timeout=0)
     assert flag_of(e) == "--timeout"
     with pytest.raises(InputError) as e:
-        s.RollbackSettings(common=common(), lock_duration=-1)
+        s.RollbackSettings(common=common(), locking=s.Locking(lock_duration=-1))
     assert flag_of(e) == "--lock-duration"
 
 
@@ -316,3 +333,11 @@ def test_input_error_reads_as_one_line_with_its_hint() -> None:
     err = e.value
     assert str(err) == f"{err.message}; {err.hint}"
     assert "\n" not in str(err)
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"), [("90s", 90.0), ("10m", 600.0), ("1h30m", 5400.0), ("45", 45.0)]
+)
+def test_durations_are_accepted_wherever_seconds_are(value: str, seconds: float) -> None:
+    d = deploy(timeout=value, lock_duration=value, scale_down_delay=value)
+    assert (d.timeout, d.locking.lock_duration, d.finish.scale_down_delay) == (seconds, seconds, seconds)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import http.server
 import io
 import json
+import signal
 import socket
+import subprocess
 import sys
 import textwrap
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -479,3 +482,72 @@ def test_command_reaches_the_preview_through_the_forwarder(
         result = run_command(f'"{sys.executable}" -c "{script}"', fwd.url, log, 30)
     assert result.ok, result.detail
     assert "smoke-command | auth True" in out.getvalue()
+
+
+# A bluegreen stand-in: runs a smoke command that never ends, as the CLI would (SIGTERM -> KeyboardInterrupt).
+_RUNNER = """
+import signal, sys
+from bluegreen.log import StepLog
+from bluegreen.smoke import run_command
+
+def terminated(signum, frame):
+    raise KeyboardInterrupt
+
+signal.signal(signal.SIGTERM, terminated)
+try:
+    run_command(sys.argv[1], "http://x", StepLog(github=False, tty=False), None)
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def _alive(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def _await_gone(pids: list[int], deadline: float = 20.0) -> list[int]:
+    # Awaiting another process's death without being its parent: poll its /proc entry, with a deadline.
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        alive = [p for p in pids if _alive(p)]
+        if not alive:
+            return []
+        time.sleep(0.05)
+    return [p for p in pids if _alive(p)]
+
+
+def _start_runner(tmp_path: Path) -> tuple[Any, list[int]]:
+    shell_pid, job_pid = tmp_path / "shell.pid", tmp_path / "job.pid"
+    # The shell itself, and a background job of it: both must end with bluegreen.
+    command = f"sleep 1000 & echo $! > {job_pid}; echo $$ > {shell_pid}; wait"
+    root = Path(__file__).resolve().parents[2]
+    runner = subprocess.Popen([sys.executable, "-c", _RUNNER, command], cwd=root, stderr=subprocess.DEVNULL)
+    pids: list[int] = []
+    end = time.monotonic() + 30
+    while time.monotonic() < end and not pids:
+        if shell_pid.exists() and shell_pid.read_text().strip() and job_pid.read_text().strip():
+            pids = [int(shell_pid.read_text()), int(job_pid.read_text())]
+        else:
+            time.sleep(0.02)
+    assert pids, "the smoke command did not start"
+    return runner, pids
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux-only")
+def test_smoke_command_dies_when_bluegreen_is_killed(tmp_path: Path) -> None:
+    runner, pids = _start_runner(tmp_path)
+    assert all(_alive(p) for p in pids)
+    runner.send_signal(signal.SIGKILL)
+    runner.wait()
+    assert _await_gone(pids) == []
+
+
+def test_smoke_command_dies_when_bluegreen_is_terminated(tmp_path: Path) -> None:
+    runner, pids = _start_runner(tmp_path)
+    runner.send_signal(signal.SIGTERM)
+    assert runner.wait(timeout=30) == 130
+    assert _await_gone(pids) == []

@@ -36,6 +36,19 @@ def full_state() -> st.ReleaseState:
             entry("green", "r/web:2", run_url="https://ci/run/2"),
             entry("blue", "r/web:1", action="adopt"),
         ),
+        template_hash="aaaa000011112222",
+        previous_template_hash="bbbb000011112222",
+        hold=st.Hold(
+            color="blue",
+            image="r/web:3",
+            deployment="web-blue",
+            uid="u-1",
+            generation=4,
+            template_hash="cccc000011112222",
+            time="t",
+            run_url="https://ci/run/3",
+            release_id="rid-3",
+        ),
     )
 
 
@@ -70,7 +83,8 @@ def test_round_trip_of_a_sparse_state() -> None:
 
 def test_to_annotations_names_every_key_and_none_for_unset() -> None:
     ann = st.to_annotations(st.ReleaseState(active_color="blue"))
-    assert set(ann) == set(st.STATE_ANNOTATIONS)
+    # after-switch is written beside the state by the switch itself (the release's intent, not its state)
+    assert set(ann) | {st.ANN_AFTER_SWITCH} == set(st.STATE_ANNOTATIONS)
     assert ann[st.ANN_ACTIVE_COLOR] == "blue"
     for key in (
         st.ANN_PREVIOUS_COLOR,
@@ -82,6 +96,32 @@ def test_to_annotations_names_every_key_and_none_for_unset() -> None:
     ):
         assert ann[key] is None, key
     assert ann[st.ANN_HISTORY] == "[]"
+
+
+def test_a_hold_survives_the_round_trip_and_a_switch_ends_it() -> None:
+    state = full_state()
+    assert st.read_state(svc(written(state))).hold == state.hold
+    after = st.after_switch(
+        state,
+        to_color="blue",
+        to_image="r/web:3",
+        from_color="green",
+        from_image="r/web:2",
+        from_replicas=2,
+        color_label="version",
+        action="promote",
+        time="t2",
+        release_id="rid-4",
+        run_url=None,
+        template_hash="cccc000011112222",
+    )
+    assert after.hold is None
+    assert (after.template_hash, after.previous_template_hash) == ("cccc000011112222", "aaaa000011112222")
+
+
+def test_an_unreadable_hold_is_no_hold() -> None:
+    assert st.Hold.from_json("{not json") is None
+    assert st.Hold.from_json('{"color": "purple"}') is None
 
 
 def test_to_annotations_values_are_strings() -> None:

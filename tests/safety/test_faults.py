@@ -65,7 +65,7 @@ class Step:
 
 
 STEPS = {
-    "read-service": Step("GET", r"/services/web$"),
+    "read-services": Step("GET", r"/services$", lambda r: not is_watch(r)),
     "list-deployments": Step("GET", r"/deployments$", lambda r: not is_watch(r)),
     "lease-get": Step("GET", r"/leases/bluegreen-web$"),
     "lease-create": Step("POST", r"/leases$"),
@@ -76,9 +76,11 @@ STEPS = {
     "watch-preview-endpoints": Step("GET", r"/endpointslices$", is_watch),
     "smoke-proxy": Step("GET", r"/services/web-preview(:|%3A)http/proxy/"),
     "switch": Step("PATCH", r"/services/web$"),
-    "watch-live-endpoints": Step("GET", r"/endpointslices$", is_watch, nth=1, after_switch=True),
+    # Opened before the switch (so the gate after it sees every change): a watch that cannot open stops
+    # the release before traffic moves.
+    "watch-live-endpoints": Step("GET", r"/endpointslices$", is_watch, nth=1),
     "after-switch": Step("PATCH", r"/deployments/web-blue$", tidy=True),
-    "lease-release": Step("PUT", r"/leases/bluegreen-web$", tidy=True),
+    "lease-release": Step("PATCH", r"/leases/bluegreen-web$", tidy=True),
 }
 
 FAULTS: dict[str, dict[str, Any]] = {
@@ -123,6 +125,7 @@ def reference_log(tmp_path_factory: pytest.TempPathFactory) -> list[RequestRecor
     """The requests of the same release without faults, to aim each fault at its step."""
     mp = pytest.MonkeyPatch()
     mp.setenv("BLUEGREEN_RETRY_BASE_SECONDS", "0.001")
+    mp.setenv("BLUEGREEN_SCALE_DOWN_DELAY", "0")  # module-scoped: the autouse fixture has not run yet
     sim = SimCluster().start()
     try:
         sim.seed_app()
@@ -238,7 +241,7 @@ def test_persistent_failure_gives_up_after_bounded_retries(
 def test_retry_after_is_capped(sim: SimCluster, kubeconfig: Path, waits: list[float]) -> None:
     """A server asking for Retry-After: 600 must not stall a CI job for 10 minutes per attempt."""
     sim.seed_app()
-    sim.faults.add(method="GET", path=r"/services/web$", status=429, retry_after=600, count=1)
+    sim.faults.add(method="GET", path=r"/services$", status=429, retry_after=600, count=1)
     result = run_cli(kubeconfig, "status", "--service", WEB)
     assert result.exit_code == 0, result.log
     assert waits and max(waits) <= bluegreen.kube.Kube.max_backoff * 1.2, waits

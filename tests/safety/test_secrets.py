@@ -72,7 +72,7 @@ def test_forbidden_403_is_reported_without_the_token(
     kc = token_kubeconfig(sim, tmp_path)
     result = run_cli(kc, "deploy", "--service", WEB, "--image", V2, *(["--debug"] if debug else []))
     assert result.exit_code == 1, result.log
-    assert "needs `get` on `services`" in result.log
+    assert "needs `list` on `services`" in result.log
     assert TOKEN not in everything(result)
 
 

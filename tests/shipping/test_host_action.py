@@ -112,7 +112,7 @@ def test_host_mode_gives_the_cli_what_the_container_gives_it(entrypoint: types.M
     os.environ.update(host_env)
     with pytest.raises(SystemExit):
         entrypoint.main([])
-    ((argv, env),) = entrypoint.calls  # type: ignore[attr-defined]
+    ((argv, env),) = entrypoint.calls
     assert argv == ["rollback"]
     assert env["BLUEGREEN_ROLLBACK_TO"] == "web:1.0"
     assert env["BLUEGREEN_SMOKE_PATH"] == "/healthz\n/"
