@@ -179,20 +179,27 @@ def test_adoption_of_an_uncoloured_app(env: Env) -> None:
     assert served_by(env)["image"] == V2
 
 
-def test_resource_quota_exhaustion_reaches_the_user(env: Env) -> None:
+def test_resource_quota_that_cannot_fit_stops_before_any_write(env: Env) -> None:
     env.seed_app()
-    # Two pods run; one more fits. Green needs two: the ReplicaSet controller's FailedCreate says why.
+    # Two pods run; one more fits. Green needs two: the preflight says so before writing anything.
     env.create("resourcequotas", {"metadata": {"name": "pods"}, "spec": {"hard": {"pods": "3"}}})
     before = env.live_view()
-    code, log = deploy(env, V2, "--timeout", "20")
+    code, log = deploy(env, V2, "--timeout", "60")
     assert code == 1, log
     assert env.live_view() == before
-    if "exceeded quota" not in log:
-        last = log.strip().splitlines()[-1] if log.strip() else ""
-        pytest.xfail(
-            "the real FailedCreate (exceeded quota) does not reach the user yet (ReplicaFailure fail-fast is "
-            f"coming from the engine owner); the run ended with: {last}"
-        )
+    assert "resourcequota/pods allows pods=3" in log, log
+
+
+def test_resource_quota_exhaustion_reaches_the_user(env: Env) -> None:
+    env.seed_app()
+    # A quota the preflight does not model (count/pods): the pods are refused at admission, the real
+    # ReplicaSet controller writes FailedCreate, and its message reaches the user at once.
+    env.create("resourcequotas", {"metadata": {"name": "count"}, "spec": {"hard": {"count/pods": "3"}}})
+    before = env.live_view()
+    code, log = deploy(env, V2, "--timeout", "120")
+    assert code == 1, log
+    assert env.live_view() == before
+    assert "exceeded quota" in log and "FailedCreate" in log, log
 
 
 def _has_hold() -> str | None:
@@ -245,12 +252,6 @@ def test_kubectl_get_and_rollout_status(env: Env) -> None:
     assert 'deployment "web-green" successfully rolled out' in rollout.stdout
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="bluegreen's smoke session sets verify= on the Session, which requests overrides with "
-    "REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE: the kubeconfig's CA is not trusted (engine: trust_env=False or verify= "
-    "per request)",
-)
 def test_smoke_checks_trust_the_kubeconfig_ca_despite_requests_ca_bundle(env: Env) -> None:
     env.seed_app()
     system_bundle = "/etc/ssl/certs/ca-certificates.crt"
