@@ -449,7 +449,8 @@ def render(res: Obj) -> str:
         cells = []
         for lat in lats:
             v = res["latencies"][lat][name]
-            cells.append(f"{ms(v[key])} ({v['round_trips']} rt)".ljust(w))
+            rt = f" ({v['round_trips']} rt)" if lat != "0" else ""  # counts need a latency (sim/stats.py)
+            cells.append(f"{ms(v[key])}{rt}".ljust(w))
         rows.append(text.ljust(w0) + "".join(cells))
     su = res["startup"]
     tail = [
@@ -467,6 +468,54 @@ def render(res: Obj) -> str:
     return "\n".join(head + rows + tail)
 
 
+def markdown(res: Obj) -> str:
+    """The README's Performance section, every figure read from ``res`` (medians, ms; n samples)."""
+    lats = list(res["latencies"])
+    st, su, img = res["settings"], res["startup"], res["image"]
+    g = res["goals"]
+    ratio = g["rollback_within_2_5x_kubectl_at_20ms"].get("ratio")
+
+    def cell(lat: str, name: str, key: str = "wall") -> str:
+        v = res["latencies"][lat].get(name)
+        if not v:
+            return "n/a"
+        rt = f" ({v['round_trips']} rt)" if lat != "0" else ""  # round trips need a latency to mean anything
+        return f"{v[key]['median'] * 1000:.0f}{rt}"
+
+    rows = [("Release overhead, 1 replica", "deploy_1", "overhead")]
+    rows += [(f"Release overhead, {n} replicas", f"deploy_{n}", "overhead") for n in st["replicas"][1:]]
+    rows += [
+        ("Rollback, `python entrypoint.py` (the image)", "rollback_entrypoint", "wall"),
+        ("Rollback, `python -m bluegreen`", "rollback_module", "wall"),
+        ("`kubectl patch --type=json`, warm cache", "kubectl_patch", "wall"),
+        ("Python floor: `kubernetes` + 1 GET", "python_floor", "wall"),
+        ("Standard-library floor: 1 PATCH", "stdlib_floor", "wall"),
+    ]
+    out = [
+        "## Performance",
+        "",
+        f"`make bench`, {res['time'][:10]}, {res['machine']['nproc']} CPUs, simulated API server over TLS with a "
+        f"token; medians of n={st['samples']} paired samples in ms (serial round trips at the simulator):",
+        "",
+        "| | " + " | ".join(f"{lat} ms" for lat in lats) + " |",
+        "|---|" + "---:|" * len(lats),
+    ]
+    out += [f"| {t} | " + " | ".join(cell(lat, n, k) for lat in lats) + " |" for t, n, k in rows]
+    out += [
+        "",
+        f"Release overhead is wall time minus the waits for pods and the smoke checks. Rollback at "
+        f"{KUBECTL_RATIO_AT_MS} ms is {ratio if ratio is not None else 'n/a'}x kubectl's "
+        f"(goal <= {KUBECTL_RATIO_MAX:g}x: {_ok(g['rollback_within_2_5x_kubectl_at_20ms']['ok'])}); overhead flat "
+        f"from {min(st['replicas'])} to {max(st['replicas'])} replicas: {_ok(g['overhead_flat_in_replicas']['ok'])}.",
+        f"Start-up: `--help` imports {su['status_help']['imports_s'] * 1000:.0f} ms without the Kubernetes client; "
+        f"a command that talks to the cluster imports {su['status']['imports_s'] * 1000:.0f} ms, "
+        f"{su['status']['kubernetes_s'] * 1000:.0f} ms of it `kubernetes`. "
+        + (f"Image: {img['size_bytes'] / 1e6:.1f} MB." if img["size_bytes"] else f"Image: {img['note']}."),
+        "Method and baselines: [bench/README.md](bench/README.md).",
+    ]
+    return "\n".join(out)
+
+
 def _ok(v: bool | None) -> str:
     return "n/a" if v is None else ("yes" if v else "NO")
 
@@ -478,7 +527,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--replicas", type=int, nargs="+", default=[1, 10, 50])
     ap.add_argument("--quick", action="store_true", help="1 sample, for tests")
     ap.add_argument("--json-out", type=Path, default=None, help="also write the JSON here (else results/)")
+    ap.add_argument(
+        "--markdown", type=Path, metavar="JSON", help="print the README section from a results file"
+    )
     args = ap.parse_args(argv)
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text())))
+        return 0
     samples = 1 if args.quick else max(1, args.samples)
     kubectl, kubectl_note = find_kubectl()
     started = datetime.now(UTC)
