@@ -390,20 +390,35 @@ class Kube:
     def apply(self, kind: Kind, desired: Obj, existing: Obj | None) -> tuple[Obj, bool]:
         """Create, or replace in place guarded by ``existing``'s resourceVersion; returns (object, created).
 
-        If the object changed since it was read (409) or appeared meanwhile (a lost create reply, or a
-        neighbour), it is read once more and the write tried once more, still conditional."""
+        A 409 means the object appeared meanwhile (our own create whose reply was lost, or a neighbour) or
+        changed since it was read (controllers write status all the time): read it again and write again,
+        still conditional, a few times. An object that already carries exactly what we send (the same
+        labels and annotations, which hold the template hash) is not written twice."""
         name = desired["metadata"]["name"]
-        for attempt in (1, 2):
+        created = existing is None
+        for attempt in range(1, 5):
             try:
                 if existing is None:
                     return self.create(kind, desired), True
+                meta = existing.get("metadata") or {}
+                if (
+                    attempt > 1
+                    and all(
+                        (meta.get(k) or {}).get(key) == value
+                        for k in ("labels", "annotations")
+                        for key, value in (desired["metadata"].get(k) or {}).items()
+                    )
+                    and (existing.get("spec") or {}).get("replicas")
+                    == (desired.get("spec") or {}).get("replicas")
+                ):
+                    return existing, created  # what we sent is there already (a lost reply)
                 body = {
                     **desired,
                     "metadata": {**desired["metadata"], "resourceVersion": version_of(existing)},
                 }
-                return self.replace(kind, body), False
+                return self.replace(kind, body), created
             except (Conflict, NotFound):
-                if attempt == 2:
+                if attempt == 4:
                     raise
                 existing = self.get(kind, name)
         raise AssertionError("unreachable")

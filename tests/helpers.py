@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from click.testing import CliRunner
 
 from bluegreen.cli import cli
 from bluegreen.sim import SimCluster
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -62,3 +65,18 @@ def live_view(sim: SimCluster, service: str = "web", namespace: str = "default")
 
 def writes(sim: SimCluster) -> list[Any]:
     return list(sim.write_requests())
+
+
+def present(value: T | None) -> T:
+    """The value of an Optional field the server must have filled in (the client types every field Optional)."""
+    assert value is not None
+    return value
+
+
+def as_model(model: type[T], manifest: Mapping[str, Any]) -> T:
+    """A plain manifest where the official client's annotations ask for a model object.
+
+    The client serialises a dict body as it is (ApiClient.sanitize_for_serialization); only its annotations
+    name the model class, so this cast is all there is to it.
+    """
+    return cast(T, manifest)

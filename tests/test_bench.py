@@ -1,6 +1,8 @@
 """The benchmark runs end to end with tiny settings: it prints its table and writes the JSON it promises.
 
-No timing assertions: the figures depend on the machine; only their presence and shape are checked.
+No timing assertions, and nothing that depends on thread timing: the pod watch thread and the main
+thread's writes may reach the simulator in either order, so requests are compared as a multiset of
+(method, resource, verb), never as an ordered list.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ def test_bench_quick_prints_the_table_and_writes_json(tmp_path: Path) -> None:
             sys.executable,
             str(ROOT / "bench" / "run.py"),
             "--quick",
+            "--latencies",
+            "0",
             "--replicas",
             "1",
             "3",
@@ -32,64 +36,31 @@ def test_bench_quick_prints_the_table_and_writes_json(tmp_path: Path) -> None:
         cwd=ROOT,
     )
     assert p.returncode == 0, p.stderr[-3000:]
-
-    for heading in (
-        "1. Overhead",
-        "2. Reaction",
-        "3. Rollback",
-        "4. API requests",
-        "5. Start-up",
-        "6. Image",
-        "Goals:",
-    ):
-        assert heading in p.stdout
+    for text in ("deploy overhead, 1 replica", "rollback: python entrypoint.py", "stdlib floor", "Goals:"):
+        assert text in p.stdout
 
     res = json.loads(out.read_text())
-    assert {
-        "machine",
-        "command",
-        "settings",
-        "overhead",
-        "reaction",
-        "rollback",
-        "requests",
-        "python_floor",
-        "startup",
-        "clients",
-        "image",
-        "goals",
-    } <= res.keys()
-    assert res["machine"]["nproc"] >= 1 and res["machine"]["python"]
-    assert "--quick" in res["command"]
-    assert res["settings"]["repeat"] == 1
-
+    assert {"machine", "command", "settings", "latencies", "startup", "image", "goals"} <= res.keys()
+    assert res["settings"]["samples"] == 1 and res["settings"]["tls"] is True
+    cell = res["latencies"]["0"]
     for n in ("1", "3"):
-        over = res["overhead"][n]
-        for key in (
-            "wall",
-            "readiness",
-            "smoke",
-            "overhead",
-            "to_first_request",
-            "in_release",
-            "after_last_request",
-        ):
-            assert set(over[key]) == {"median", "min", "max", "values"}
-        assert res["reaction"][n]["seconds"]["median"] >= 0
-        assert res["rollback"][n]["rollback_to_endpoints"]["median"] > 0
-        assert res["requests"][n]["list"]
+        over = cell[f"deploy_{n}"]["overhead"]
+        assert set(over) == {"median", "min", "n", "values"} and over["n"] == 1
+    for path in ("entrypoint", "module", "console"):
+        assert cell[f"rollback_{path}"]["wall"]["median"] > 0
+    for name in ("python_floor", "stdlib_floor", "help"):
+        assert cell[name]["wall"]["median"] > 0
 
-    # The simulator's request log shows a release that does nothing per pod.
-    assert res["requests"]["1"]["count"] == res["requests"]["3"]["count"]
-    assert res["requests"]["1"]["list"] == res["requests"]["3"]["list"]
-    assert any(r.startswith("PATCH services/web") for r in res["requests"]["1"]["list"])
+    # The same requests for 1 and 3 replicas, as a multiset: nothing per pod, whatever the thread order.
+    kinds_1, kinds_3 = cell["deploy_1"]["kinds"], cell["deploy_3"]["kinds"]
+    assert isinstance(kinds_1, dict) and kinds_1 == kinds_3
+    assert any(k.startswith("PATCH services ") for k in kinds_1)
 
-    assert res["startup"]["help"]["median"] > 0
-    assert res["clients"][0]["bluegreen_compatible"] is True
-    assert set(res["goals"]) >= {
-        "overhead_under_1s",
-        "reaction_under_100ms",
-        "rollback_under_0_5s",
+    assert res["startup"]["status_help"]["kubernetes_imported"] is False
+    assert res["startup"]["status"]["kubernetes_imported"] is True
+    assert set(res["goals"]) == {
+        "rollback_within_2_5x_kubectl_at_20ms",
+        "overhead_flat_in_replicas",
+        "round_trips",
         "requests_same_for_all_replica_counts",
-        "help_under_0_25s",
     }

@@ -12,6 +12,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from bluegreen.sim import SimCluster
+from tests.helpers import as_model, present
 
 
 def api(kubeconfig: Path) -> client.ApiClient:
@@ -47,7 +48,7 @@ def deployment(
 
 
 def status_of(e: ApiException) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(e.body)
+    body: dict[str, Any] = json.loads(present(e.body))
     return body
 
 
@@ -62,41 +63,50 @@ def core(kubeconfig: Path) -> client.CoreV1Api:
 
 
 def test_create_returns_201_with_server_fields_and_defaults(apps_api: client.AppsV1Api) -> None:
-    obj, code, _ = apps_api.create_namespaced_deployment_with_http_info("default", deployment())
+    obj, code, _ = apps_api.create_namespaced_deployment_with_http_info(
+        "default", as_model(client.V1Deployment, deployment())
+    )
     assert code == 201
-    assert obj.metadata.uid and obj.metadata.resource_version and obj.metadata.generation == 1
-    assert obj.metadata.creation_timestamp is not None
-    assert obj.spec.strategy.type == "RollingUpdate"
-    assert obj.spec.strategy.rolling_update.max_surge == "25%"
+    meta = present(obj.metadata)
+    assert meta.uid and meta.resource_version and meta.generation == 1
+    assert meta.creation_timestamp is not None
+    strategy = present(present(obj.spec).strategy)
+    assert strategy.type == "RollingUpdate"
+    assert present(strategy.rolling_update).max_surge == "25%"
     assert obj.spec.revision_history_limit == 10 and obj.spec.progress_deadline_seconds == 600
     got = apps_api.read_namespaced_deployment("app", "default")
-    assert got.metadata.uid == obj.metadata.uid
+    assert present(got.metadata).uid == meta.uid
 
 
 def test_service_defaults_and_cluster_ip_kept_on_replace(core: client.CoreV1Api) -> None:
     svc = core.create_namespaced_service(
         "default",
-        {"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}},
+        as_model(
+            client.V1Service,
+            {"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}},
+        ),
     )
-    assert svc.spec.type == "ClusterIP" and svc.spec.cluster_ip
-    assert svc.spec.ports[0].target_port == 80 and svc.spec.ports[0].protocol == "TCP"
+    spec = present(svc.spec)
+    assert spec.type == "ClusterIP" and spec.cluster_ip
+    ports = present(spec.ports)
+    assert ports[0].target_port == 80 and ports[0].protocol == "TCP"
     body = core.api_client.sanitize_for_serialization(svc)
     del body["spec"]["clusterIP"], body["spec"]["clusterIPs"]
     replaced = core.replace_namespaced_service("web", "default", body)
-    assert replaced.spec.cluster_ip == svc.spec.cluster_ip
+    assert present(replaced.spec).cluster_ip == spec.cluster_ip
 
 
 def test_create_in_missing_namespace_is_404(apps_api: client.AppsV1Api) -> None:
     with pytest.raises(ApiException) as e:
-        apps_api.create_namespaced_deployment("nope", deployment())
+        apps_api.create_namespaced_deployment("nope", as_model(client.V1Deployment, deployment()))
     assert e.value.status == 404
     assert status_of(e.value)["message"] == 'namespaces "nope" not found'
 
 
 def test_create_twice_is_409_already_exists(apps_api: client.AppsV1Api) -> None:
-    apps_api.create_namespaced_deployment("default", deployment())
+    apps_api.create_namespaced_deployment("default", as_model(client.V1Deployment, deployment()))
     with pytest.raises(ApiException) as e:
-        apps_api.create_namespaced_deployment("default", deployment())
+        apps_api.create_namespaced_deployment("default", as_model(client.V1Deployment, deployment()))
     assert e.value.status == 409
     st = status_of(e.value)
     assert st["reason"] == "AlreadyExists" and st["message"] == 'deployments.apps "app" already exists'
@@ -114,29 +124,37 @@ def test_get_missing_is_404_with_real_status(apps_api: client.AppsV1Api) -> None
 def test_list_filters_by_label_and_field_selector_and_carries_list_metadata(
     apps_api: client.AppsV1Api, sim: SimCluster
 ) -> None:
-    apps_api.create_namespaced_deployment("default", deployment("a", {"app": "a", "tier": "web"}))
-    apps_api.create_namespaced_deployment("default", deployment("b", {"app": "b", "tier": "db"}))
+    apps_api.create_namespaced_deployment(
+        "default", as_model(client.V1Deployment, deployment("a", {"app": "a", "tier": "web"}))
+    )
+    apps_api.create_namespaced_deployment(
+        "default", as_model(client.V1Deployment, deployment("b", {"app": "b", "tier": "db"}))
+    )
     sim.store.create("namespaces", {"metadata": {"name": "other"}})
-    apps_api.create_namespaced_deployment("other", deployment("c", {"app": "c", "tier": "web"}))
+    apps_api.create_namespaced_deployment(
+        "other", as_model(client.V1Deployment, deployment("c", {"app": "c", "tier": "web"}))
+    )
 
     web = apps_api.list_namespaced_deployment("default", label_selector="tier=web")
-    assert [d.metadata.name for d in web.items] == ["a"]
+    assert [present(d.metadata).name for d in web.items] == ["a"]
     assert web.kind == "DeploymentList" and web.api_version == "apps/v1"
-    assert int(web.metadata.resource_version) >= int(web.items[0].metadata.resource_version)
+    assert int(present(present(web.metadata).resource_version)) >= int(
+        present(present(web.items[0].metadata).resource_version)
+    )
     by_name = apps_api.list_namespaced_deployment("default", field_selector="metadata.name=b")
-    assert [d.metadata.name for d in by_name.items] == ["b"]
+    assert [present(d.metadata).name for d in by_name.items] == ["b"]
     everywhere = apps_api.list_deployment_for_all_namespaces(label_selector="tier=web")
-    assert sorted(d.metadata.name for d in everywhere.items) == ["a", "c"]
+    assert sorted(present(present(d.metadata).name) for d in everywhere.items) == ["a", "c"]
 
 
 def test_namespaces_are_cluster_scoped_and_defaults_exist(core: client.CoreV1Api) -> None:
-    names = [n.metadata.name for n in core.list_namespace().items]
+    names = [present(n.metadata).name for n in core.list_namespace().items]
     assert "default" in names and "kube-system" in names
-    assert core.read_namespace("default").status.phase == "Active"
+    assert present(core.read_namespace("default").status).phase == "Active"
 
 
 def test_replace_with_stale_resource_version_is_409_conflict(apps_api: client.AppsV1Api) -> None:
-    first = apps_api.create_namespaced_deployment("default", deployment())
+    first = apps_api.create_namespaced_deployment("default", as_model(client.V1Deployment, deployment()))
     apps_api.patch_namespaced_deployment("app", "default", {"metadata": {"labels": {"x": "1"}}})
     first.spec.replicas = 3
     with pytest.raises(ApiException) as e:
@@ -149,13 +167,16 @@ def test_replace_with_stale_resource_version_is_409_conflict(apps_api: client.Ap
 
 
 def test_patch_carrying_a_stale_resource_version_is_409(apps_api: client.AppsV1Api) -> None:
-    first = apps_api.create_namespaced_deployment("default", deployment())
+    first = apps_api.create_namespaced_deployment("default", as_model(client.V1Deployment, deployment()))
     apps_api.patch_namespaced_deployment("app", "default", {"spec": {"replicas": 2}})
     with pytest.raises(ApiException) as e:
         apps_api.patch_namespaced_deployment(
             "app",
             "default",
-            {"metadata": {"resourceVersion": first.metadata.resource_version}, "spec": {"replicas": 5}},
+            {
+                "metadata": {"resourceVersion": present(first.metadata).resource_version},
+                "spec": {"replicas": 5},
+            },
         )
     assert e.value.status == 409 and status_of(e.value)["reason"] == "Conflict"
     assert apps_api.read_namespaced_deployment("app", "default").spec.replicas == 2
@@ -164,7 +185,7 @@ def test_patch_carrying_a_stale_resource_version_is_409(apps_api: client.AppsV1A
 def test_patch_without_resource_version_survives_a_concurrent_write(
     apps_api: client.AppsV1Api, sim: SimCluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    apps_api.create_namespaced_deployment("default", deployment())
+    apps_api.create_namespaced_deployment("default", as_model(client.V1Deployment, deployment()))
     real_update = sim.store.update
     interfered: list[bool] = []
 
@@ -178,13 +199,17 @@ def test_patch_without_resource_version_survives_a_concurrent_write(
 
     monkeypatch.setattr(sim.store, "update", update_after_someone_else)
     patched = apps_api.patch_namespaced_deployment("app", "default", {"spec": {"replicas": 4}})
-    assert interfered and patched.spec.replicas == 4 and patched.metadata.labels["other"] == "writer"
+    assert (
+        interfered
+        and patched.spec.replicas == 4
+        and present(present(patched.metadata).labels)["other"] == "writer"
+    )
 
 
 def test_selector_not_matching_template_is_422_with_real_wording(apps_api: client.AppsV1Api) -> None:
     bad = deployment("app", labels={"app": "app"}, selector={"app": "other"})
     with pytest.raises(ApiException) as e:
-        apps_api.create_namespaced_deployment("default", bad)
+        apps_api.create_namespaced_deployment("default", as_model(client.V1Deployment, bad))
     st = status_of(e.value)
     assert e.value.status == 422 and st["reason"] == "Invalid"
     assert st["message"] == (
@@ -195,7 +220,9 @@ def test_selector_not_matching_template_is_422_with_real_wording(apps_api: clien
 
 
 def test_selector_is_immutable(apps_api: client.AppsV1Api) -> None:
-    apps_api.create_namespaced_deployment("default", deployment("app", {"app": "app", "v": "1"}))
+    apps_api.create_namespaced_deployment(
+        "default", as_model(client.V1Deployment, deployment("app", {"app": "app", "v": "1"}))
+    )
     with pytest.raises(ApiException) as e:
         apps_api.patch_namespaced_deployment(
             "app", "default", {"spec": {"selector": {"matchLabels": {"app": None}}}}
@@ -211,7 +238,8 @@ def test_selector_is_immutable(apps_api: client.AppsV1Api) -> None:
 def test_invalid_name_is_422(core: client.CoreV1Api) -> None:
     with pytest.raises(ApiException) as e:
         core.create_namespaced_service(
-            "default", {"metadata": {"name": "Web_1"}, "spec": {"ports": [{"port": 80}]}}
+            "default",
+            as_model(client.V1Service, {"metadata": {"name": "Web_1"}, "spec": {"ports": [{"port": 80}]}}),
         )
     assert e.value.status == 422
     assert status_of(e.value)["message"].startswith(
@@ -220,7 +248,7 @@ def test_invalid_name_is_422(core: client.CoreV1Api) -> None:
 
 
 def test_json_patch_with_failing_test_op_is_422_and_changes_nothing(apps_api: client.AppsV1Api) -> None:
-    apps_api.create_namespaced_deployment("default", deployment())
+    apps_api.create_namespaced_deployment("default", as_model(client.V1Deployment, deployment()))
     ops = [
         {"op": "test", "path": "/spec/replicas", "value": 7},
         {"op": "replace", "path": "/spec/replicas", "value": 4},
@@ -232,7 +260,7 @@ def test_json_patch_with_failing_test_op_is_422_and_changes_nothing(apps_api: cl
 
 
 def test_json_patch_applies(apps_api: client.AppsV1Api) -> None:
-    apps_api.create_namespaced_deployment("default", deployment())
+    apps_api.create_namespaced_deployment("default", as_model(client.V1Deployment, deployment()))
     ops = [
         {"op": "test", "path": "/spec/replicas", "value": 1},
         {"op": "replace", "path": "/spec/replicas", "value": 4},
@@ -252,7 +280,7 @@ def _patch(sim: SimCluster, path: str, body: Any, content_type: str) -> requests
 def test_merge_patch_replaces_lists_strategic_merges_containers_by_name(
     apps_api: client.AppsV1Api, sim: SimCluster
 ) -> None:
-    apps_api.create_namespaced_deployment("default", deployment())
+    apps_api.create_namespaced_deployment("default", as_model(client.V1Deployment, deployment()))
     path = "/apis/apps/v1/namespaces/default/deployments/app"
     change = {
         "spec": {
@@ -272,27 +300,31 @@ def test_merge_patch_replaces_lists_strategic_merges_containers_by_name(
 
 
 def test_unknown_patch_type_is_415(apps_api: client.AppsV1Api, sim: SimCluster) -> None:
-    apps_api.create_namespaced_deployment("default", deployment())
+    apps_api.create_namespaced_deployment("default", as_model(client.V1Deployment, deployment()))
     resp = _patch(sim, "/apis/apps/v1/namespaces/default/deployments/app", {}, "text/plain")
     assert resp.status_code == 415 and resp.json()["reason"] == "UnsupportedMediaType"
 
 
 def test_generation_bumps_on_spec_changes_only(apps_api: client.AppsV1Api, sim: SimCluster) -> None:
-    apps_api.create_namespaced_deployment("default", deployment("app", {"app": "app"}))
+    apps_api.create_namespaced_deployment(
+        "default", as_model(client.V1Deployment, deployment("app", {"app": "app"}))
+    )
     # a ReplicaSet bumps only on spec changes; labels (metadata) do not
     rs = deployment("rs", {"app": "rs"})
     rs["kind"] = "ReplicaSet"
     del rs["spec"]["replicas"]
     sim.store.create("replicasets", {**rs, "metadata": {"name": "rs", "namespace": "default"}})
     labelled = apps_api.patch_namespaced_replica_set("rs", "default", {"metadata": {"labels": {"a": "b"}}})
-    assert labelled.metadata.generation == 1
+    assert present(labelled.metadata).generation == 1
     current = sim.get("deployments", "default", "app")
     current["status"] = {"observedGeneration": 1, "replicas": 1}
     status_only = sim.store.update("deployments", current, subresource="status")
     assert status_only["metadata"]["generation"] == 1
     spec = apps_api.patch_namespaced_deployment("app", "default", {"spec": {"replicas": 2}})
-    assert spec.metadata.generation == 2
-    assert int(spec.metadata.resource_version) > int(status_only["metadata"]["resourceVersion"])
+    assert present(spec.metadata).generation == 2
+    assert int(present(present(spec.metadata).resource_version)) > int(
+        status_only["metadata"]["resourceVersion"]
+    )
 
 
 def test_deployment_generation_bumps_on_annotation_changes_but_not_on_the_controllers_revision(
@@ -300,7 +332,7 @@ def test_deployment_generation_bumps_on_annotation_changes_but_not_on_the_contro
 ) -> None:
     # pkg/registry/apps/deployment/strategy.go: annotation updates bump the generation (they are copied to
     # the ReplicaSet); the controller writes deployment.kubernetes.io/revision through /status, which doesn't
-    apps_api.create_namespaced_deployment("default", deployment())
+    apps_api.create_namespaced_deployment("default", as_model(client.V1Deployment, deployment()))
     sim.wait_idle()
     settled = sim.get("deployments", "default", "app")
     assert settled["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "1"
@@ -308,33 +340,38 @@ def test_deployment_generation_bumps_on_annotation_changes_but_not_on_the_contro
     annotated = apps_api.patch_namespaced_deployment(
         "app", "default", {"metadata": {"annotations": {"a": "b"}}}
     )
-    assert annotated.metadata.generation == 2
+    assert present(annotated.metadata).generation == 2
     labelled = apps_api.patch_namespaced_deployment("app", "default", {"metadata": {"labels": {"x": "y"}}})
-    assert labelled.metadata.generation == 2
+    assert present(labelled.metadata).generation == 2
     sim.wait_idle()
     assert sim.get("deployments", "default", "app")["status"]["observedGeneration"] == 2
     # /status may change annotations but not labels (deploymentStatusStrategy)
     via_status = apps_api.patch_namespaced_deployment_status(
         "app", "default", {"metadata": {"labels": {"x": "z"}, "annotations": {"c": "d"}}}
     )
-    assert via_status.metadata.labels["x"] == "y" and via_status.metadata.annotations["c"] == "d"
-    assert via_status.metadata.generation == 2
+    status_meta = present(via_status.metadata)
+    assert present(status_meta.labels)["x"] == "y" and present(status_meta.annotations)["c"] == "d"
+    assert status_meta.generation == 2
 
 
 def test_main_resource_update_cannot_change_status(apps_api: client.AppsV1Api) -> None:
-    apps_api.create_namespaced_deployment("default", deployment())
+    apps_api.create_namespaced_deployment("default", as_model(client.V1Deployment, deployment()))
     patched = apps_api.patch_namespaced_deployment("app", "default", {"status": {"collisionCount": 9}})
-    assert patched.status.collision_count is None
+    assert present(patched.status).collision_count is None
     via_status = apps_api.patch_namespaced_deployment_status(
         "app", "default", {"status": {"collisionCount": 9}}
     )
-    assert via_status.status.collision_count == 9 and via_status.metadata.generation == 1
+    assert present(via_status.status).collision_count == 9 and present(via_status.metadata).generation == 1
 
 
 def test_scale_subresource(apps_api: client.AppsV1Api) -> None:
-    apps_api.create_namespaced_deployment("default", deployment())
+    apps_api.create_namespaced_deployment("default", as_model(client.V1Deployment, deployment()))
     scale = apps_api.read_namespaced_deployment_scale("app", "default")
-    assert (scale.kind, scale.spec.replicas, scale.status.selector) == ("Scale", 1, "app=app")
+    assert (scale.kind, present(scale.spec).replicas, present(scale.status).selector) == (
+        "Scale",
+        1,
+        "app=app",
+    )
     apps_api.patch_namespaced_deployment_scale("app", "default", {"spec": {"replicas": 3}})
     assert apps_api.read_namespaced_deployment("app", "default").spec.replicas == 3
 
@@ -342,8 +379,8 @@ def test_scale_subresource(apps_api: client.AppsV1Api) -> None:
 def test_delete_returns_status_and_cascades_to_dependents(
     apps_api: client.AppsV1Api, sim: SimCluster
 ) -> None:
-    owner = apps_api.create_namespaced_deployment("default", deployment())
-    ref = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "app", "uid": owner.metadata.uid}
+    owner = apps_api.create_namespaced_deployment("default", as_model(client.V1Deployment, deployment()))
+    ref = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "app", "uid": present(owner.metadata).uid}
     child = sim.store.create(
         "leases", {"metadata": {"name": "child", "namespace": "default", "ownerReferences": [ref]}}
     )
@@ -360,9 +397,10 @@ def test_delete_returns_status_and_cascades_to_dependents(
     sim.store.create("leases", {"metadata": {"name": "unrelated", "namespace": "default"}})
 
     st = apps_api.delete_namespaced_deployment("app", "default")
+    assert isinstance(st, dict)  # the client returns the Status undecoded
     assert st["kind"] == "Status" and st["status"] == "Success" and st["details"]["name"] == "app"
     leases = [
-        lease.metadata.name
+        present(lease.metadata).name
         for lease in client.CoordinationV1Api(apps_api.api_client).list_namespaced_lease("default").items
     ]
     assert leases == ["unrelated"]
@@ -373,11 +411,12 @@ def test_delete_returns_status_and_cascades_to_dependents(
 
 def test_put_with_name_not_matching_url_is_400(core: client.CoreV1Api) -> None:
     core.create_namespaced_service(
-        "default", {"metadata": {"name": "web"}, "spec": {"ports": [{"port": 80}]}}
+        "default",
+        as_model(client.V1Service, {"metadata": {"name": "web"}, "spec": {"ports": [{"port": 80}]}}),
     )
     body = {"metadata": {"name": "other"}, "spec": {"ports": [{"port": 80}]}}
     with pytest.raises(ApiException) as e:
-        core.replace_namespaced_service("web", "default", body)
+        core.replace_namespaced_service("web", "default", as_model(client.V1Service, body))
     assert e.value.status == 400
 
 

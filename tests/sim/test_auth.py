@@ -11,6 +11,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from bluegreen.sim import SimCluster
+from tests.helpers import present
 
 
 @pytest.fixture
@@ -42,13 +43,13 @@ def test_unknown_or_missing_token_is_401(rbac_sim: SimCluster, tmp_path: Path, t
     with pytest.raises(ApiException) as e:
         core.list_namespaced_service("default")
     assert e.value.status == 401
-    assert json.loads(e.value.body)["message"] == "Unauthorized"
+    assert json.loads(present(e.value.body))["message"] == "Unauthorized"
     assert rbac_sim.requests[-1].status == 401 and rbac_sim.requests[-1].user is None
 
 
 def test_admin_token_may_do_anything(rbac_sim: SimCluster, tmp_path: Path) -> None:
     core = core_as(rbac_sim, tmp_path, None)
-    assert [s.metadata.name for s in core.list_namespaced_service("default").items] == ["web"]
+    assert [present(s.metadata).name for s in core.list_namespaced_service("default").items] == ["web"]
     assert rbac_sim.requests[-1].user == "admin"
 
 
@@ -58,10 +59,10 @@ def test_rbac_denies_what_was_not_granted_with_real_message(rbac_sim: SimCluster
         "dev", "default", [{"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list"]}]
     )
     core = core_as(rbac_sim, tmp_path, "dev-token")
-    assert core.read_namespaced_service("web", "default").metadata.name == "web"
+    assert present(core.read_namespaced_service("web", "default").metadata).name == "web"
     with pytest.raises(ApiException) as e:
         core.patch_namespaced_service("web", "default", {"metadata": {"labels": {"x": "y"}}})
-    st = json.loads(e.value.body)
+    st = json.loads(present(e.value.body))
     assert e.value.status == 403 and st["reason"] == "Forbidden"
     assert st["message"] == (
         'services "web" is forbidden: User "dev" cannot patch resource "services" '
@@ -78,7 +79,7 @@ def test_rbac_cluster_scope_message(rbac_sim: SimCluster, tmp_path: Path) -> Non
     core = core_as(rbac_sim, tmp_path, "dev-token")
     with pytest.raises(ApiException) as e:
         core.list_namespace()
-    assert json.loads(e.value.body)["message"] == (
+    assert json.loads(present(e.value.body))["message"] == (
         'namespaces is forbidden: User "dev" cannot list resource "namespaces" in API group "" at the cluster scope'
     )
 
@@ -100,11 +101,11 @@ def test_rbac_subresources_groups_and_resource_names(rbac_sim: SimCluster, tmp_p
     )
     path = rbac_sim.write_kubeconfig(tmp_path / "kc", token="dev-token")
     apps = client.AppsV1Api(config.new_client_from_config(config_file=str(path)))
-    assert apps.read_namespaced_deployment_scale("web-blue", "default").spec.replicas == 1
+    assert present(apps.read_namespaced_deployment_scale("web-blue", "default").spec).replicas == 1
     with pytest.raises(ApiException) as e:
         apps.read_namespaced_deployment("web-blue", "default")
     assert e.value.status == 403
-    assert json.loads(e.value.body)["message"] == (
+    assert json.loads(present(e.value.body))["message"] == (
         'deployments.apps "web-blue" is forbidden: User "dev" cannot get resource "deployments" in API group '
         '"apps" in the namespace "default"'
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -12,6 +13,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from bluegreen.sim import RequestRecord, SimCluster
+from tests.helpers import present
 
 SVC_PATH = "/api/v1/namespaces/default/services/web"
 
@@ -24,10 +26,10 @@ def core(kubeconfig: Path) -> client.CoreV1Api:
     return client.CoreV1Api(api)
 
 
-def raw(sim: SimCluster, method: str, path: str, **kw: object) -> requests.Response:
+def raw(sim: SimCluster, method: str, path: str, **kw: Any) -> requests.Response:
     return requests.request(
         method, sim.url + path, timeout=5, headers={"Authorization": f"Bearer {sim.admin_token}"}, **kw
-    )  # type: ignore[arg-type]
+    )
 
 
 def test_fault_fails_the_next_matching_requests_then_clears(sim: SimCluster, core: client.CoreV1Api) -> None:
@@ -36,9 +38,9 @@ def test_fault_fails_the_next_matching_requests_then_clears(sim: SimCluster, cor
     for _ in range(2):
         with pytest.raises(ApiException) as e:
             core.read_namespaced_service("web", "default")
-        st = json.loads(e.value.body)
+        st = json.loads(present(e.value.body))
         assert (e.value.status, st["kind"], st["reason"]) == (500, "Status", "InternalError")
-    assert core.read_namespaced_service("web", "default").metadata.name == "web"
+    assert present(core.read_namespaced_service("web", "default").metadata).name == "web"
     core.list_namespaced_service("default")  # the regex did not match the list path
     assert [r.status for r in sim.requests if r.resource == "services"] == [500, 500, 200, 200]
 
@@ -118,7 +120,7 @@ def test_on_request_hook_runs_before_handling_and_can_be_removed(
             "web",
             "default",
             {
-                "metadata": {"resourceVersion": svc.metadata.resource_version},
+                "metadata": {"resourceVersion": present(svc.metadata).resource_version},
                 "spec": {"selector": {"app": "web", "version": "blue"}},
             },
         )

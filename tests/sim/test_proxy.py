@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import requests
+import urllib3
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from bluegreen.sim import SimCluster
+from tests.helpers import present
 
 
 def get(sim: SimCluster, path: str) -> requests.Response:
@@ -115,8 +117,12 @@ def test_proxy_to_unknown_service_is_404(sim: SimCluster) -> None:
 def test_official_client_proxy_and_endpoints_follow_readiness(sim: SimCluster, kubeconfig: Path) -> None:
     sim.seed_app("web", replicas=2)
     core = client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
-    resp = core.connect_get_namespaced_service_proxy_with_path(
-        "web:http", "default", "version", _preload_content=False
+    # annotated `-> str`, but with _preload_content=False the client hands back the raw urllib3 response
+    resp = cast(
+        urllib3.HTTPResponse,
+        core.connect_get_namespaced_service_proxy_with_path(
+            "web:http", "default", "version", _preload_content=False
+        ),
     )
     doc = json.loads(resp.data)
     assert doc["color"] == "blue" and doc["version"] == "1.0"
@@ -133,7 +139,9 @@ def test_official_client_proxy_and_endpoints_follow_readiness(sim: SimCluster, k
 def test_pod_log_with_tail_lines(sim: SimCluster, kubeconfig: Path) -> None:
     sim.seed_app("web", replicas=1)
     core = client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
-    pod = core.list_namespaced_pod("default", label_selector="app=web").items[0].metadata.name
+    pod = present(
+        present(core.list_namespaced_pod("default", label_selector="app=web").items[0].metadata).name
+    )
     full = core.read_namespaced_pod_log(pod, "default")
     assert "web 1.0 starting" in full
     assert core.read_namespaced_pod_log(pod, "default", tail_lines=1).strip() == full.strip().splitlines()[-1]

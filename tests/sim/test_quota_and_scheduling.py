@@ -14,6 +14,7 @@ from kubernetes.client.rest import ApiException
 from bluegreen.sim import SimCluster
 from bluegreen.sim.clock import FakeClock
 from bluegreen.sim.quota import canonical, parse_quantity
+from tests.helpers import as_model, present
 
 
 @pytest.mark.parametrize(
@@ -81,11 +82,13 @@ def fake_sim() -> Iterator[tuple[SimCluster, FakeClock]]:
 
 def test_quota_refuses_a_pod_with_the_real_message(sim: SimCluster, kubeconfig: Path) -> None:
     core = client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
-    core.create_namespaced_resource_quota("default", quota({"requests.cpu": "1000m", "pods": "5"}))
+    core.create_namespaced_resource_quota(
+        "default", as_model(client.V1ResourceQuota, quota({"requests.cpu": "1000m", "pods": "5"}))
+    )
     sim.wait_idle()
     q = core.read_namespaced_resource_quota("compute", "default")
-    assert q.spec.hard == {"requests.cpu": "1", "pods": "5"}
-    assert q.status.used == {"requests.cpu": "0", "pods": "0"}
+    assert present(q.spec).hard == {"requests.cpu": "1", "pods": "5"}
+    assert present(q.status).used == {"requests.cpu": "0", "pods": "0"}
 
     def pod(name: str) -> dict[str, Any]:
         return {
@@ -95,10 +98,10 @@ def test_quota_refuses_a_pod_with_the_real_message(sim: SimCluster, kubeconfig: 
             },
         }
 
-    core.create_namespaced_pod("default", pod("a"))
+    core.create_namespaced_pod("default", as_model(client.V1Pod, pod("a")))
     with pytest.raises(ApiException) as e:
-        core.create_namespaced_pod("default", pod("b"))
-    body = json.loads(e.value.body)
+        core.create_namespaced_pod("default", as_model(client.V1Pod, pod("b")))
+    body = json.loads(present(e.value.body))
     assert (e.value.status, body["reason"]) == (403, "Forbidden")
     assert body["message"] == (
         'pods "b" is forbidden: exceeded quota: compute, requested: requests.cpu=600m, '
@@ -106,7 +109,7 @@ def test_quota_refuses_a_pod_with_the_real_message(sim: SimCluster, kubeconfig: 
     )
     assert body["details"] == {"name": "b", "kind": "pods"}
     sim.wait_idle()
-    assert core.read_namespaced_resource_quota("compute", "default").status.used == {
+    assert present(core.read_namespaced_resource_quota("compute", "default").status).used == {
         "requests.cpu": "600m",
         "pods": "1",
     }

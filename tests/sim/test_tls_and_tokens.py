@@ -21,6 +21,7 @@ from bluegreen.sim import SimCluster
 from bluegreen.sim.__main__ import main as sim_main
 from bluegreen.sim.clock import FakeClock
 from bluegreen.sim.tls import make_certificates
+from tests.helpers import present
 
 
 @pytest.fixture
@@ -48,7 +49,7 @@ def test_tls_kubeconfig_carries_the_clusters_own_ca(
     assert tls_sim.ca_pem is not None and tls_sim.ca_file is not None
     assert base64.b64decode(cluster["certificate-authority-data"]) == tls_sim.ca_pem
     assert tls_sim.ca_file.read_bytes() == tls_sim.ca_pem
-    names = [s.metadata.name for s in core_from(path).list_namespaced_service("default").items]
+    names = [present(s.metadata).name for s in core_from(path).list_namespaced_service("default").items]
     assert names == []
     assert tls_sim.requests[-1].user == "admin"
 
@@ -82,7 +83,7 @@ def test_issued_token_expires_on_the_cluster_clock_with_a_401_status(tmp_path: P
         with pytest.raises(ApiException) as e:
             core.list_namespaced_service("default")
         assert e.value.status == 401
-        body = json.loads(e.value.body)
+        body = json.loads(present(e.value.body))
         assert (body["kind"], body["reason"], body["message"], body["code"]) == (
             "Status",
             "Unauthorized",
@@ -136,7 +137,7 @@ def test_exec_plugin_user_is_subject_to_rbac(tmp_path: Path) -> None:
         with pytest.raises(ApiException) as e:
             core.list_namespaced_pod("default")
         assert e.value.status == 403
-        assert 'User "dev" cannot list resource "pods"' in json.loads(e.value.body)["message"]
+        assert 'User "dev" cannot list resource "pods"' in json.loads(present(e.value.body))["message"]
     finally:
         sim.stop()
 

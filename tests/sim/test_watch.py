@@ -13,6 +13,7 @@ from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
 from bluegreen.sim import SimCluster
+from tests.helpers import as_model, present
 
 
 def lease(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
@@ -43,8 +44,8 @@ def raw_watch(sim: SimCluster, path: str, n: int) -> list[dict[str, Any]]:
 def test_watch_from_list_resource_version_sees_changes_in_order(
     leases: client.CoordinationV1Api, sim: SimCluster
 ) -> None:
-    leases.create_namespaced_lease("default", lease("before"))
-    rv = leases.list_namespaced_lease("default").metadata.resource_version
+    leases.create_namespaced_lease("default", as_model(client.V1Lease, lease("before")))
+    rv = present(leases.list_namespaced_lease("default").metadata).resource_version
     sim.store.create("leases", lease("a"))
     current = sim.get("leases", "default", "a")
     current["spec"] = {"holderIdentity": "me"}
@@ -61,7 +62,7 @@ def test_watch_from_list_resource_version_sees_changes_in_order(
 
 
 def test_watch_without_resource_version_starts_with_current_objects(leases: client.CoordinationV1Api) -> None:
-    leases.create_namespaced_lease("default", lease("x"))
+    leases.create_namespaced_lease("default", as_model(client.V1Lease, lease("x")))
     w = watch.Watch()
     first = next(iter(w.stream(leases.list_namespaced_lease, "default", timeout_seconds=1)))
     w.stop()
