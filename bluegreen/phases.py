@@ -88,35 +88,31 @@ class Goal:
         original = plan.adoption.original if plan.adoption else plan.live_deployment
         source = manifest if manifest is not None else snap.deployment(original) or plan.target
         spec = plan.target["spec"]["template"]["spec"]
-        if finishing:  # a run that switched and then died: the live colour is the goal, the other retires
-            return cls(
-                services=s.common.services,
-                color_label=plan.color_label,
-                colour=plan.live_color,
-                old_colour=plan.idle_color,
-                target=plan.live_deployment,
-                old=plan.target_name,
-                image=s.image,
-                container=plan.container,
-                desired=None,
-                preview=plan.preview,
-                plan=plan,
-            )
+        # A run that switched and then died (finishing): the live colour is the goal, the other retires,
+        # and nothing is to be applied or copied.
+        goal, old = (plan.live_color, plan.idle_color) if finishing else (plan.idle_color, plan.live_color)
+        target, retiring = (
+            (plan.live_deployment, plan.target_name)
+            if finishing
+            else (plan.target_name, plan.live_deployment)
+        )
         return cls(
             services=s.common.services,
             color_label=plan.color_label,
-            colour=plan.idle_color,
-            old_colour=plan.live_color,
-            target=plan.target_name,
-            old=plan.live_deployment,
+            colour=goal,
+            old_colour=old,
+            target=target,
+            old=retiring,
             image=s.image,
             container=plan.container,
-            desired=plan.target,
+            desired=None if finishing else plan.target,
             preview=plan.preview,
             plan=plan,
-            seen=service,
-            left_out=pl.gitops_keys(source),
-            inits=pl.migration_inits(spec, plan.container, pl.image_of(source, plan.container)),
+            seen=None if finishing else service,
+            left_out=[] if finishing else pl.gitops_keys(source),
+            inits=[]
+            if finishing
+            else pl.migration_inits(spec, plan.container, pl.image_of(source, plan.container)),
         )
 
     @classmethod
