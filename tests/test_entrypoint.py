@@ -530,3 +530,49 @@ def test_action_inputs_drive_the_real_cli(
     # after-switch=scale-to-zero reached the CLI as BLUEGREEN_AFTER_SWITCH
     assert sim.get("deployments", "default", "web-blue")["spec"]["replicas"] == 0
     assert "GET /healthz" in capsys.readouterr().err
+
+
+# --- the promotion gate through the action's entrypoint, against the simulator ------------------------
+
+
+def _action(
+    entrypoint: types.ModuleType, kubeconfig_text: str, outputs: Path, **inputs: str
+) -> dict[str, str]:
+    """One action step as the runner runs it: INPUT_* variables, the kubeconfig as an input, outputs to a file."""
+    for key in [k for k in os.environ if k.startswith(("INPUT_", "BLUEGREEN_"))]:
+        del os.environ[key]
+    os.environ.update(GITHUB_OUTPUT=str(outputs), BLUEGREEN_SCALE_DOWN_DELAY="0")
+    os.environ.pop("GITHUB_STEP_SUMMARY", None)
+    outputs.write_text("")
+    set_inputs(kubeconfig=kubeconfig_text, **inputs)
+    code = run(entrypoint)
+    values = dict(line.split("=", 1) for line in outputs.read_text().splitlines() if "=" in line)
+    values["exit"] = str(code)
+    return values
+
+
+def test_hold_then_promote_through_the_entrypoint(entrypoint: types.ModuleType, tmp_path: Path) -> None:
+    from bluegreen.sim import SimCluster
+
+    with SimCluster(ready_delay=0.0) as sim:
+        sim.seed_app("web", image="registry.example/web:1.0", replicas=2, color="blue")
+        text = sim.write_kubeconfig(tmp_path / "kubeconfig").read_text()
+        out = tmp_path / "outputs"
+        held = _action(
+            entrypoint,
+            text,
+            out,
+            command="deploy",
+            service="web",
+            image="registry.example/web:2.0",
+            hold="true",
+            smoke_path="/healthz",
+        )
+        assert (held["exit"], held["result"], held["switched"]) == ("0", "held", "false")
+        assert held["active-color"] == "blue" and held["image"] == "registry.example/web:2.0"
+        assert sim.get("services", "default", "web")["spec"]["selector"]["version"] == "blue"
+        promoted = _action(entrypoint, text, out, command="promote", service="web")
+        assert (promoted["exit"], promoted["result"], promoted["switched"]) == ("0", "deployed", "true")
+        assert sim.get("services", "default", "web")["spec"]["selector"]["version"] == "green"
+        again = _action(entrypoint, text, out, command="abort", service="web")
+        assert again["exit"] == "2"  # nothing held any more
