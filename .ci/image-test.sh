@@ -405,6 +405,41 @@ set -e
 expect_rc version 0
 say "bluegreen --version in the image: $(tail -n 1 "$RUNS/version.log")"
 
+say "7b. Exec credential plugins: an EKS-style kubeconfig runs 'aws' when the image has it, and says what to do when not"
+# A fake `aws` that prints an ExecCredential with the simulator's token, mounted onto PATH; the kubeconfig's
+# user runs it the way `aws eks update-kubeconfig` writes it.
+mkdir -p "$RUNS/exec/bin"
+"$PY" - "$RUNS/cli/kubeconfig" "$RUNS/exec" <<'PY'
+import json, pathlib, sys
+import yaml
+src, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+config = yaml.safe_load(src.read_text())
+token = config["users"][0]["user"].get("token", "")
+cred = {"apiVersion": "client.authentication.k8s.io/v1beta1", "kind": "ExecCredential", "status": {"token": token}}
+plugin = out / "bin" / "aws"
+plugin.write_text("#!/bin/sh\ncat <<'EOF'\n" + json.dumps(cred) + "\nEOF\n")
+plugin.chmod(0o755)
+config["users"][0]["user"] = {"exec": {
+    "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws",
+    "args": ["eks", "get-token", "--cluster-name", "sim"], "interactiveMode": "Never"}}
+(out / "kubeconfig").write_text(yaml.safe_dump(config))
+PY
+set +e
+podman run --rm --network host -v "$RUNS/exec:/exec" -v "$RUNS/exec/bin/aws:/usr/local/bin/aws:ro" \
+    "$IMAGE" status --service web --namespace default --kubeconfig /exec/kubeconfig >"$RUNS/exec-present.log" 2>&1
+RC=$?
+set -e
+expect_rc exec-present 0
+set +e
+podman run --rm --network host -v "$RUNS/exec:/exec" \
+    "$IMAGE" status --service web --namespace default --kubeconfig /exec/kubeconfig >"$RUNS/exec-missing.log" 2>&1
+RC=$?
+set -e
+expect_rc exec-missing 2
+grep -q "runs 'aws' (exec credential plugin), which is not installed" "$RUNS/exec-missing.log" \
+    || fail "exec-missing: no line naming the missing plugin: $(tail -n 3 "$RUNS/exec-missing.log")"
+if grep -q "ERROR:root" "$RUNS/exec-missing.log"; then fail "exec-missing: a stray ERROR:root line"; fi
+
 say "8. The trimmed image: what never loads is gone, what loads on every start is precompiled"
 set +e
 podman run --rm --entrypoint "" "$IMAGE" python -c '
