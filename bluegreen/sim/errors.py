@@ -97,12 +97,11 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
 
 
-def unsupported_media_type(content_type: str) -> ApiError:
-    return ApiError(
-        415,
-        "UnsupportedMediaType",
-        f'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got "{content_type}")',
-    )
+def unsupported_media_type() -> ApiError:
+    """A PATCH whose Content-Type is no patch type: go-restful's route (Consumes) refuses it before the
+    patch handler runs, and the server's service error handler wraps go-restful's text in a generic
+    Status (apierrors.NewGenericServerResponse): this message, and an empty ``details``."""
+    return ApiError(415, "UnsupportedMediaType", "415: Unsupported Media Type", {})
 
 
 def method_not_allowed(method: str) -> ApiError:

@@ -45,6 +45,10 @@ KUBE_VERSION = {
 }
 _WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 _METHOD_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+# kinds whose registry sets ReturnDeletedObject (or, for namespaces, answers with the object itself): a
+# delete answers with the object, every other kind with a Success Status
+_RETURN_DELETED_OBJECT = frozenset({"pods", "namespaces", "services"})
+_TYPE_META = ("apiVersion", "kind")
 # the real server's default --max-request-body-bytes (3 MiB); beyond it: 413 RequestEntityTooLarge
 MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024
 # what POST/PUT bodies may be (NegotiateInputSerializer); we differ: protobuf is listed but not decoded
@@ -916,7 +920,8 @@ class _Handler(BaseHTTPRequestHandler):
                 "kind": r.list_kind,
                 "apiVersion": r.api_version,
                 "metadata": {"resourceVersion": rv},
-                "items": items,
+                # as the real server encodes a list: only the list carries apiVersion/kind, its items do not
+                "items": [{k: v for k, v in o.items() if k not in _TYPE_META} for o in items],
             },
         )
 
@@ -1045,7 +1050,7 @@ class _Handler(BaseHTTPRequestHandler):
             "application/merge-patch+json",
             "application/strategic-merge-patch+json",
         ):
-            raise errors.unsupported_media_type(ctype)
+            raise errors.unsupported_media_type()
         patch_doc = self._json_body()
         kind = "Scale" if info.subresource == "scale" else r.kind
         for _ in range(10):  # the real server retries a patch internally on a concurrent write
@@ -1164,7 +1169,7 @@ class _Handler(BaseHTTPRequestHandler):
             precondition_uid=pre.get("uid"),
             grace_period=self._grace_period(opts),
         )
-        if r.plural in ("pods", "namespaces"):
+        if r.plural in _RETURN_DELETED_OBJECT:
             # these kinds answer with the object: a pod still Terminating, or as it was when it went
             self._send_json(200, gone)
             return

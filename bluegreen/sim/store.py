@@ -360,20 +360,22 @@ class Store:
             if old is None:
                 raise errors.not_found(resource, r.group, name)
             if precondition_uid and precondition_uid != old["metadata"]["uid"]:
+                # the registry's BeforeDelete: the conflict names the Kind (GroupResource{group, Kind})
                 raise errors.conflict(
-                    resource,
+                    r.kind,
                     r.group,
                     name,
-                    f"Precondition failed: UID in precondition: {precondition_uid}, "
-                    f"UID in object meta: {old['metadata']['uid']}",
+                    f"the UID in the precondition ({precondition_uid}) does not match the UID in record "
+                    f"({old['metadata']['uid']}). The object might have been deleted and then recreated",
                 )
             if precondition_rv and precondition_rv != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(
-                    resource,
+                    r.kind,
                     r.group,
                     name,
-                    f"Precondition failed: ResourceVersion in precondition: {precondition_rv}, "
-                    f"ResourceVersion in object meta: {old['metadata']['resourceVersion']}",
+                    f"the ResourceVersion in the precondition ({precondition_rv}) does not match the "
+                    f"ResourceVersion in record ({old['metadata']['resourceVersion']}). "
+                    "The object might have been modified",
                 )
             marked = self._terminate(old, grace_period) if resource == "pods" and self.graceful_pods else None
             if marked is not None:

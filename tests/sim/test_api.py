@@ -301,8 +301,11 @@ def test_merge_patch_replaces_lists_strategic_merges_containers_by_name(
 
 def test_unknown_patch_type_is_415(apps_api: client.AppsV1Api, sim: SimCluster) -> None:
     apps_api.create_namespaced_deployment("default", as_model(client.V1Deployment, deployment()))
-    resp = _patch(sim, "/apis/apps/v1/namespaces/default/deployments/app", {}, "text/plain")
-    assert resp.status_code == 415 and resp.json()["reason"] == "UnsupportedMediaType"
+    for ctype in ("text/plain", "application/json"):
+        resp = _patch(sim, "/apis/apps/v1/namespaces/default/deployments/app", {}, ctype)
+        assert resp.status_code == 415 and resp.json()["reason"] == "UnsupportedMediaType"
+        # the real server's wording: go-restful refuses the route, the generic Status carries its text
+        assert resp.json()["message"] == "415: Unsupported Media Type" and resp.json()["details"] == {}
 
 
 def test_generation_bumps_on_spec_changes_only(apps_api: client.AppsV1Api, sim: SimCluster) -> None:
@@ -583,3 +586,47 @@ def test_chunked_request_body(sim: SimCluster) -> None:
     )
     assert reply.split(b" ")[1] == b"201"
     assert sim.get("leases", "default", "chunked")
+
+
+def test_delete_preconditions_and_answers_word_like_the_real_server(
+    apps_api: client.AppsV1Api, sim: SimCluster
+) -> None:
+    apps_api.create_namespaced_deployment("default", as_model(client.V1Deployment, deployment()))
+    dep_path = "/apis/apps/v1/namespaces/default/deployments/app"
+    uid = sim.store.get("deployments", "default", "app")["metadata"]["uid"]
+    opts = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": "wrong"}}
+    resp = _raw(sim, "DELETE", dep_path, json.dumps(opts).encode(), {"Content-Type": "application/json"})
+    st = resp.json()
+    assert resp.status_code == 409 and st["reason"] == "Conflict"
+    # the registry's BeforeDelete names the Kind, not the resource
+    assert st["details"] == {"name": "app", "group": "apps", "kind": "Deployment"}
+    assert st["message"] == (
+        f'Operation cannot be fulfilled on Deployment.apps "app": the UID in the precondition (wrong) does not '
+        f"match the UID in record ({uid}). The object might have been deleted and then recreated"
+    )
+    svc = {"metadata": {"name": "web"}, "spec": {"ports": [{"port": 80}]}}
+    svc_path = "/api/v1/namespaces/default/services"
+    created = _raw(
+        sim, "POST", svc_path, json.dumps(svc).encode(), {"Content-Type": "application/json"}
+    ).json()
+    rv = created["metadata"]["resourceVersion"]
+    opts = {"preconditions": {"resourceVersion": "1"}}
+    st = _raw(sim, "DELETE", svc_path + "/web", json.dumps(opts).encode()).json()
+    assert st["details"] == {"name": "web", "kind": "Service"}
+    assert st["message"] == (
+        'Operation cannot be fulfilled on Service "web": the ResourceVersion in the precondition (1) does not '
+        f"match the ResourceVersion in record ({rv}). The object might have been modified"
+    )
+    # a Service's registry returns the deleted object (ReturnDeletedObject); a Deployment's a Status
+    gone = _raw(sim, "DELETE", svc_path + "/web").json()
+    assert gone["kind"] == "Service" and gone["metadata"]["uid"] == created["metadata"]["uid"]
+    assert _raw(sim, "DELETE", dep_path).json()["kind"] == "Status"
+
+
+def test_list_items_carry_no_type_meta(sim: SimCluster) -> None:
+    assert (
+        _raw(sim, "POST", LEASES, _lease_body("x"), {"Content-Type": "application/json"}).status_code == 201
+    )
+    body = _raw(sim, "GET", LEASES).json()
+    assert body["kind"] == "LeaseList" and body["apiVersion"] == "coordination.k8s.io/v1"
+    assert body["items"] and all("kind" not in i and "apiVersion" not in i for i in body["items"])
