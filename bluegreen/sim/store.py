@@ -27,7 +27,6 @@ Subscriber = Callable[[str, str, Obj], None]
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _SUBDOMAIN_MSG = (
     "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
     "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
@@ -37,11 +36,6 @@ _LABEL_MSG = (
     "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
     "start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
     "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
-)
-_DNS1035_MSG = (
-    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-    "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', "
-    "regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
 )
 
 Cause = tuple[str, str, str]  # (field, reason, message)
@@ -760,10 +754,10 @@ def _validate_meta(r: Resource, obj: Obj) -> list[Cause]:
     name = meta.get("name")
     if not name:
         return [("metadata.name", "FieldValueRequired", "Required value: name or generateName is required")]
-    if r.plural == "namespaces":
+    if r.plural in ("namespaces", "services"):
+        # Services: RFC 1123 labels since RelaxedServiceNameValidation (KEP-5311, GA and locked on in 1.37;
+        # before, DNS-1035 labels, which may not start with a digit)
         ok, msg = bool(_DNS1123_LABEL.match(name)) and len(name) <= 63, _LABEL_MSG
-    elif r.plural == "services":
-        ok, msg = bool(_DNS1035_LABEL.match(name)) and len(name) <= 63, _DNS1035_MSG
     else:
         ok, msg = bool(_DNS1123_SUBDOMAIN.match(name)) and len(name) <= 253, _SUBDOMAIN_MSG
     if not ok:

@@ -243,7 +243,12 @@ def test_invalid_name_is_422(core: client.CoreV1Api) -> None:
         )
     assert e.value.status == 422
     assert status_of(e.value)["message"].startswith(
-        'Service "Web_1" is invalid: metadata.name: Invalid value: "Web_1": a DNS-1035 label must consist of'
+        'Service "Web_1" is invalid: metadata.name: Invalid value: "Web_1": a lowercase RFC 1123 label must '
+    )
+    # 1.37 (RelaxedServiceNameValidation, GA): a Service name may start with a digit
+    core.create_namespaced_service(
+        "default",
+        as_model(client.V1Service, {"metadata": {"name": "1web"}, "spec": {"ports": [{"port": 80}]}}),
     )
 
 
