@@ -336,7 +336,7 @@ def rollback(**kw: Any) -> None:
 STATUS_EXAMPLES = """\b
 Examples:
   bluegreen status --service web
-  bluegreen status -s web -n shop --json | jq '.["active-color"]'
+  bluegreen status -s web -n shop --json | jq -r '.outputs["active-color"]'
   bluegreen status -s web --check     # exit 1 when a hold, a pending scale-down or a mismatch is found
 """
 

@@ -162,6 +162,8 @@ def to_dict(o: Outcome) -> dict[str, Any]:
         "history": list(o.history),
         "plan": list(o.plan) if o.plan is not None else None,
         "run_url": o.run_url,
+        # The step outputs under their own names (active-color, ...), as GitHub and --output-file give them.
+        "outputs": outputs(o),
     }
 
 
