@@ -1165,9 +1165,9 @@ class Controllers:
                 "observedGeneration": rs["metadata"].get("generation", 1),
             }
         )
-        _omit_zero(
-            status, "fullyLabeledReplicas", "readyReplicas", "availableReplicas", "terminatingReplicas"
-        )
+        # terminatingReplicas is a pointer the 1.37 controller always sets (DeploymentReplicaSetTerminatingReplicas,
+        # beta and on since 1.35): 0 is written, not omitted
+        _omit_zero(status, "fullyLabeledReplicas", "readyReplicas", "availableReplicas")
         self._replica_failure(rs, status, manage_error)
         if status != (rs.get("status") or {}):
             rs["status"] = status
@@ -1922,7 +1922,8 @@ def _calculate_status(d: Obj, new_rs: Obj | None, old_rss: list[Obj]) -> Obj:
             "availableReplicas": available,
             # may be more than replicas - available while surging, as in the real controller
             "unavailableReplicas": max(_replicas(d) - available, 0),
-            # DeploymentReplicaSetTerminatingReplicas (beta, on by default since 1.35)
+            # DeploymentReplicaSetTerminatingReplicas (beta, on by default since 1.35): a pointer, so 0 is
+            # written (GetTerminatingReplicaCountForReplicaSets; a ReplicaSet never synced adds nothing)
             "terminatingReplicas": sum(_status_int(rs, "terminatingReplicas") for rs in all_rss),
         }
     )
@@ -1933,7 +1934,6 @@ def _calculate_status(d: Obj, new_rs: Obj | None, old_rss: list[Obj]) -> Obj:
         "readyReplicas",
         "availableReplicas",
         "unavailableReplicas",
-        "terminatingReplicas",
     )
 
 

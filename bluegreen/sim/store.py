@@ -674,7 +674,8 @@ def _pod_spec_defaults(spec: Obj) -> None:
 def _template_defaults(spec: Obj) -> None:
     tmpl = spec.setdefault("template", {})
     if isinstance(tmpl, dict):
-        tmpl.setdefault("metadata", {}).setdefault("creationTimestamp", None)
+        # no creationTimestamp: null (the real 1.37 server omits a zero metav1.Time)
+        tmpl.setdefault("metadata", {})
         _pod_spec_defaults(tmpl.setdefault("spec", {}))
 
 

@@ -215,6 +215,7 @@ def test_deployment_becomes_available_with_real_status(cluster: Cluster) -> None
         "fullyLabeledReplicas": 3,
         "readyReplicas": 3,
         "availableReplicas": 3,
+        "terminatingReplicas": 0,  # always written by the 1.37 controller
         "observedGeneration": 1,
     }
 
