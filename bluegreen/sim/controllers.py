@@ -49,6 +49,7 @@ MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
 SLICE_CONTROLLER = "endpointslice-controller.k8s.io"
+TRIGGER_TIME_ANNOTATION = "endpoints.kubernetes.io/last-change-trigger-time"
 # annotations of a Deployment that are not copied onto its ReplicaSets (deployment_util.annotationsToSkip)
 _SKIP_ANNOTATIONS = {
     "kubectl.kubernetes.io/last-applied-configuration",
@@ -320,6 +321,9 @@ class Controllers:
         self._kill_at: dict[tuple[str, str], tuple[str, float]] = {}  # terminating pod -> (uid, removal time)
         self._events: dict[tuple[str, str, str], tuple[str, str]] = {}
         self._rs_backoff: dict[tuple[str, str], float] = {}  # ReplicaSets whose pod creation was refused
+        # the EndpointSlice controller's TriggerTimeTracker: per Service, its creationTimestamp and each
+        # pod's Ready transition as last seen
+        self._slice_triggers: dict[tuple[str, str], tuple[str, dict[str, str]]] = {}
         self._ip_seq = 0
         self._node_seq = 0
         self._event_seq = 0
@@ -1626,6 +1630,7 @@ class Controllers:
         if svc is None:
             # EndpointSlices go with their owner; Endpoints have none, the controller removes them
             self._delete_quietly("endpoints", ns, name)
+            self._slice_triggers.pop((ns, name), None)
             return
         selector = (svc.get("spec") or {}).get("selector")
         if not selector:
@@ -1689,8 +1694,33 @@ class Controllers:
             new["subsets"] = subsets
         self.store.update("endpoints", new)
 
+    def _trigger_time(self, svc: Obj, pods: list[Obj]) -> str:
+        """endpointslice util.TriggerTimeTracker.ComputeEndpointLastChangeTriggerTime: the Service's
+        creationTimestamp the first time it is seen, then the earliest pod Ready transition (or Service
+        creation) newer than last seen; "" when nothing changed."""
+        key = (svc["metadata"]["namespace"], svc["metadata"]["name"])
+        known = self._slice_triggers.get(key)
+        last_svc, last_pods = known if known is not None else ("", {})
+        changed: list[str] = []
+        pod_times: dict[str, str] = {}
+        for pod in pods:
+            ready = _condition(pod.get("status") or {}, "Ready")
+            t = (ready or {}).get("lastTransitionTime") or ""
+            if t:
+                pod_times[pod["metadata"]["name"]] = t
+                if t > last_pods.get(pod["metadata"]["name"], ""):
+                    changed.append(t)
+        svc_time = svc["metadata"].get("creationTimestamp") or ""
+        if svc_time > last_svc:
+            changed.append(svc_time)
+        self._slice_triggers[key] = (svc_time, pod_times)
+        if known is None:
+            return svc_time
+        return min(changed, default="")
+
     def _sync_slices(self, svc: Obj, pods: list[Obj]) -> None:
         ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
+        trigger = self._trigger_time(svc, pods)
         groups: dict[tuple[tuple[str, int, str], ...], list[Obj]] = {}
         for pod in pods:
             ports = _resolve_ports(svc, pod)
@@ -1721,7 +1751,8 @@ class Controllers:
         ]
         unused = list(existing)
         for port_key, endpoints in groups.items():
-            body: Obj = {"addressType": "IPv4", "endpoints": endpoints}
+            # the placeholder's empty lists travel as protobuf and come back as null (no omitempty)
+            body: Obj = {"addressType": "IPv4", "endpoints": endpoints or None, "ports": None}
             if port_key:
                 body["ports"] = [_port_entry(n, p, proto, omit_empty_name=False) for n, p, proto in port_key]
             match = next((s for s in unused if _slice_ports(s) == body.get("ports")), None) or (
@@ -1740,6 +1771,8 @@ class Controllers:
                     },
                     **body,
                 }
+                if trigger:
+                    obj["metadata"]["annotations"] = {TRIGGER_TIME_ANNOTATION: trigger}
                 self._create_quietly("endpointslices", obj)
                 continue
             unused.remove(match)
@@ -1753,8 +1786,14 @@ class Controllers:
                 new = copy.deepcopy(match)
                 new["metadata"]["labels"] = labels
                 new["metadata"]["ownerReferences"] = [owner]
-                new.pop("ports", None)
                 new.update(body)
+                annotations = dict(new["metadata"].get("annotations") or {})
+                annotations.pop(TRIGGER_TIME_ANNOTATION, None)
+                if trigger:
+                    annotations[TRIGGER_TIME_ANNOTATION] = trigger
+                new["metadata"].pop("annotations", None)
+                if annotations:
+                    new["metadata"]["annotations"] = annotations
                 self.store.update("endpointslices", new)
         for s in unused:
             self._delete_quietly("endpointslices", ns, s["metadata"]["name"])

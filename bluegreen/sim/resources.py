@@ -114,7 +114,15 @@ RESOURCES: tuple[Resource, ...] = (
         categories=("all",),
         has_generation=True,
     ),
-    Resource("endpointslices", "EndpointSlice", "discovery.k8s.io", "v1", True, "endpointslice"),
+    Resource(
+        "endpointslices",
+        "EndpointSlice",
+        "discovery.k8s.io",
+        "v1",
+        True,
+        "endpointslice",
+        has_generation=True,
+    ),
     Resource("leases", "Lease", "coordination.k8s.io", "v1", True, "lease"),
 )
 

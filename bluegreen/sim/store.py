@@ -519,6 +519,12 @@ def _parse_timestamp(value: str) -> float:
 def _bumps_generation(r: Resource, new: Obj, old: Obj) -> bool:
     """A spec change bumps metadata.generation; for Deployments an annotation change does too, because
     the controller copies annotations to the ReplicaSet (pkg/registry/apps/deployment/strategy.go)."""
+    if r.plural == "endpointslices":
+        # pkg/registry/discovery/endpointslice/strategy.go: anything but metadata, or the labels
+        body = {k: v for k, v in new.items() if k != "metadata"}
+        return body != {k: v for k, v in old.items() if k != "metadata"} or (
+            new["metadata"].get("labels") or {}
+        ) != (old["metadata"].get("labels") or {})
     if new.get("spec") != old.get("spec"):
         return True
     return r.plural == "deployments" and (new["metadata"].get("annotations") or {}) != (

@@ -466,7 +466,7 @@ def test_deleting_a_deployment_takes_its_pods_and_endpoints(cluster: Cluster) ->
     assert cluster.replicasets("web") == [] and cluster.pods(app="web") == []
     assert "subsets" not in cluster.get("endpoints", "web")
     [s] = cluster.slices("web")
-    assert s["endpoints"] == []
+    assert s["endpoints"] is None and s["ports"] is None  # the placeholder, as the real server returns it
 
 
 # ---- failures chosen by the image ----------------------------------------------------------------
