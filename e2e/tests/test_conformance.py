@@ -298,27 +298,8 @@ TABLE: list[Req] = [
 
 # Differences explained in docs/e2e.md ("Where the simulator differs"): request name -> why it stays.
 KNOWN: dict[str, str] = {
-    "create invalid name (422)": "1.37 words name errors as 'a lowercase RFC 1123 label'; the sim has the older "
-    "DNS-1035 wording (same reason, code, field and cause type)",
-    "list services by label": "list items: the sim repeats apiVersion/kind on each item, the server does not",
-    "list services by set label selector": "list items carry apiVersion/kind in the sim only",
-    "list services by field selector": "list items carry apiVersion/kind in the sim only",
-    "create deployment": "pod template metadata: the sim writes creationTimestamp: null, the server omits it",
-    "list deployments by label": "items' apiVersion/kind and template creationTimestamp (sim only); "
-    "status.terminatingReplicas (server only)",
-    "get deployment": "template creationTimestamp (sim only); status.terminatingReplicas (server only)",
-    "scale deployment by merge patch": "template creationTimestamp (sim); status.terminatingReplicas (server)",
-    "update without resourceVersion (unconditional)": "template creationTimestamp (sim); terminatingReplicas",
-    "list endpointslices of a service": "a slice with no endpoints: sim endpoints [] vs server null; the server "
-    "also sets ports, generation and the last-change-trigger-time annotation",
-    "patch with a plain JSON content type (415)": "the server says only '415: Unsupported Media Type' (with "
-    "details); the sim lists the accepted patch types",
     "watch from a compacted resourceVersion (410)": "the server's watch cache replays from its own window "
     "(ADDED events) for a resourceVersion that etcd compacted; the sim answers ERROR 410 Expired",
-    "delete with a wrong uid precondition (409)": "precondition wording and details.kind (server: 'Deployment', "
-    "'the UID in the precondition (...) does not match the UID in record'); same code and reason",
-    "delete with a stale resourceVersion precondition (409)": "same as the uid precondition: wording, details.kind",
-    "delete service": "the server answers a Service delete with the deleted object; the sim with a Status",
     "list one page (limit=1)": "the sim ignores limit: every item, no continue token (bluegreen never pages)",
     "list at an exact old resourceVersion": "the sim ignores resourceVersionMatch=Exact and lists the present; "
     "the server lists the state at that resourceVersion (empty here)",
