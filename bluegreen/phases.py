@@ -576,7 +576,7 @@ class Phases:
             f"deployment.apps/{g.target} runs {pl.replicas_of(dep)} replicas but {g.old_colour} serves "
             f"with {live_ready} ready: scaling it to {live_ready} before the switch"
         )
-        scaled = self.ctx.kube.scale(dep, live_ready)
+        scaled = self.ctx.scale_up(dep, live_ready, run.verified)
         scaled = self.ctx.wait_rollout(scaled, container=g.container, timeout=self.timeout, pods=self._pods())
         return run.but(snap=run.snap.with_deployment(scaled), verified=identity(scaled), scaled_up=True)
 

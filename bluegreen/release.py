@@ -35,11 +35,14 @@ from bluegreen.kube import (
     ENDPOINT_SLICES,
     PODS,
     SERVICES,
+    Conflict,
     Informer,
+    Invalid,
     Kind,
     Kube,
     permission_message,
     uid_of,
+    version_of,
 )
 from bluegreen.lock import ReleaseLock, lease_name
 from bluegreen.log import StepLog
@@ -446,32 +449,49 @@ class Ctx:
 
     def retire(self, run: Run, target: str, color_label: str, how: str) -> Run:
         """Scale ``target`` to zero or delete it, but only if no Service selects it now and we still hold
-        the lock; the write carries the Deployment's resourceVersion (and uid) so a change meanwhile fails it."""
-        fresh = self.reread(run, [target])
-        dep = fresh.snap.deployment(target)
-        if dep is None:
-            return fresh
-        labels = pl.template_labels(dep)
-        for svc in fresh.snap.services.values():
-            sel = pl.selector_of(svc)
-            preview = (svc["metadata"].get("labels") or {}).get(st.ROLE_KEY) == st.ROLE_PREVIEW
-            if color_label in sel and pl.selects(sel, labels) and not preview:
-                self.log.warning(
-                    f"deployment.apps/{target} left alone: service/{pl.name_of(svc)} now selects its pods "
-                    f"({pl.fmt_selector(sel)}); someone switched meanwhile"
-                )
+        the lock; the write carries the Deployment's resourceVersion (and uid) so a change meanwhile fails
+        it. Controllers write status all the time: a failed precondition means "judge again", a few times."""
+        for attempt in range(1, 4):
+            fresh = self.reread(run, [target])
+            dep = fresh.snap.deployment(target)
+            if dep is None:
                 return fresh
-        if how == "delete":
-            self.kube.delete(
-                DEPLOYMENTS, target, uid=uid_of(dep), resource_version=dep["metadata"]["resourceVersion"]
-            )
-            self.log.info(f"deployment.apps/{target} deleted")
-            return fresh.but(snap=fresh.snap.without_deployment(target))
-        if pl.replicas_of(dep) == 0:
-            return fresh
-        scaled = self.kube.scale(dep, 0)
-        self.log.info(f"deployment.apps/{target} scaled to 0")
-        return fresh.but(snap=fresh.snap.with_deployment(scaled))
+            why = _selected_by(fresh, dep, color_label)
+            if why:
+                self.log.warning(f"deployment.apps/{target} left alone: {why}; someone switched meanwhile")
+                return fresh
+            if how != "delete" and pl.replicas_of(dep) == 0:
+                return fresh
+            try:
+                if how == "delete":
+                    self.kube.delete(DEPLOYMENTS, target, uid=uid_of(dep), resource_version=version_of(dep))
+                    self.log.info(f"deployment.apps/{target} deleted")
+                    return fresh.but(snap=fresh.snap.without_deployment(target))
+                scaled = self.kube.scale(dep, 0)
+                self.log.info(f"deployment.apps/{target} scaled to 0")
+                return fresh.but(snap=fresh.snap.with_deployment(scaled))
+            except (Conflict, Invalid):
+                if attempt == 3:
+                    raise
+        raise AssertionError("unreachable")
+
+    def scale_up(self, dep: Obj, replicas: int, verified: Verified | None = None) -> Obj:
+        """Scale a colour up to ``replicas``; if its resourceVersion moved (a controller's status write), read
+        it again and, while it is still the verified Deployment, try again."""
+        for attempt in range(1, 4):
+            try:
+                return self.kube.scale(dep, replicas)
+            except (Conflict, Invalid):
+                if attempt == 3:
+                    raise
+                current = self.kube.get(DEPLOYMENTS, pl.name_of(dep))
+                why = changed_since(verified, current) if verified is not None else None
+                if current is None or why:
+                    raise ConcurrentChange(
+                        f"{why or f'deployment.apps/{pl.name_of(dep)} was deleted'}; nothing was switched"
+                    ) from None
+                dep = current
+        raise AssertionError("unreachable")
 
     def drain(self, seconds: float, old: str) -> None:
         """Give kube-proxy and cloud load balancers time to follow the switch before the old pods go,
@@ -501,3 +521,14 @@ def refuse(message: str, hint: str | None = None) -> ConcurrentChange:
 
 def _selects_colour(color_label: str, colour: str | None) -> Callable[[Obj], bool]:
     return lambda current: pl.selector_of(current).get(color_label) == colour
+
+
+def _selected_by(run: Run, dep: Obj, color_label: str) -> str | None:
+    """PURE: which live (non-preview) Service selects this Deployment's pods now, said for a log line."""
+    labels = pl.template_labels(dep)
+    for svc in run.snap.services.values():
+        sel = pl.selector_of(svc)
+        preview = (svc["metadata"].get("labels") or {}).get(st.ROLE_KEY) == st.ROLE_PREVIEW
+        if color_label in sel and pl.selects(sel, labels) and not preview:
+            return f"service/{pl.name_of(svc)} now selects its pods ({pl.fmt_selector(sel)})"
+    return None

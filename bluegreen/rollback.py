@@ -40,7 +40,7 @@ def rollback(s: RollbackSettings, ctx: Ctx, trace: Trace | None = None) -> Run:
 
         def scale(r: Run) -> Run:
             assert plan.restore_replicas is not None
-            scaled = ctx.kube.scale(target(r), plan.restore_replicas)
+            scaled = ctx.scale_up(target(r), plan.restore_replicas)
             ctx.log.info(
                 f"deployment.apps/{plan.to_name} scaled to {plan.restore_replicas} (the live colour's ready count)"
             )
