@@ -15,7 +15,6 @@ from bluegreen.engine import Run, Verified
 from bluegreen.errors import (
     BluegreenError,
     ConcurrentChange,
-    InputError,
     NothingToRollBack,
     ReleaseFailed,
     SmokeFailed,
