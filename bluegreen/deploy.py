@@ -12,8 +12,6 @@ from typing import Any
 
 import yaml
 
-from bluegreen import plan as pl
-from bluegreen import state as st
 from bluegreen.engine import Run, Step, Trace, run_steps
 from bluegreen.errors import InputError
 from bluegreen.phases import Goal, Phases, load_checks
@@ -108,9 +106,3 @@ def load_manifest(path: str | None) -> Obj | None:
             "--manifest", f"{path} is not a Deployment", hint="give one apps/v1 Deployment as YAML"
         )
     return docs[0]
-
-
-def describe_live(service: Obj, snap: Snapshot, color_label: str) -> str:
-    colour = pl.selector_of(service).get(color_label)
-    state = st.read_state(service)
-    return f"service/{pl.name_of(service)} serves {color_label}={colour} (image {state.active_image})"

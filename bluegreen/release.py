@@ -515,10 +515,6 @@ class Ctx:
         )
 
 
-def refuse(message: str, hint: str | None = None) -> ConcurrentChange:
-    return ConcurrentChange(message, hint=hint)
-
-
 def _selects_colour(color_label: str, colour: str | None) -> Callable[[Obj], bool]:
     return lambda current: pl.selector_of(current).get(color_label) == colour
 
