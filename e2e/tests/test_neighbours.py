@@ -3,7 +3,11 @@ real-lane versions of tests/safety/test_neighbours.py, run by the deployer accou
 
 from __future__ import annotations
 
-from conftest import Env, Obj
+import os
+import signal
+import subprocess
+
+from conftest import BLUEGREEN, CA_BUNDLE_VARIABLES, Env, Obj
 from test_release import V1, V2, deploy, selector, served_by
 
 
@@ -71,6 +75,59 @@ def test_a_second_rollback_is_a_noop(env: Env) -> None:
     assert env.live_view() == before
     assert "already a rollback" in r.log and V1 in r.log
     assert served_by(env)["image"] == V1
+
+
+# ------------------------------------------------------------------------------ 1. destructive writes
+
+
+def test_scale_to_zero_spares_the_old_colour_when_switched_back(env: Env) -> None:
+    """A forced rollback switches back to blue between the verified switch and the scale-down. The CLI
+    says when it starts its --scale-down-delay; the test stops it there (SIGSTOP), switches back as the
+    admin and lets it go on, so the switch-back lands before the re-read: the delay (3s) only has to cover
+    reading one line from a pipe and sending a signal."""
+    env.seed_app()
+    cli_env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GITHUB_", "BLUEGREEN_")) and k not in CA_BUNDLE_VARIABLES
+    }
+    args = ["deploy", "--service", "web", "--image", V2, "--after-switch", "scale-to-zero"]
+    proc = subprocess.Popen(
+        [str(BLUEGREEN), *args, "--scale-down-delay", "3", "--namespace", env.ns]
+        + ["--kubeconfig", str(env.deployer_kubeconfig)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env,
+    )
+    assert proc.stderr is not None
+    log: list[str] = []
+    rest = ""
+    flipped = False
+    try:
+        for line in proc.stderr:  # EOF when the CLI exits, so this ends even if the line never comes
+            log.append(line)
+            if "(--scale-down-delay)" in line:
+                proc.send_signal(signal.SIGSTOP)
+                try:
+                    assert selector(env)["version"] == "green", "".join(log)
+                    env.patch("services", "web", {"spec": {"selector": {"version": "blue"}}})
+                    flipped = True
+                finally:
+                    proc.send_signal(signal.SIGCONT)
+                break
+        _, rest = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = "".join(log) + rest
+    assert flipped, text
+    assert selector(env)["version"] == "blue", text
+    assert env.get("deployments", "web-blue", "apps/v1")["spec"]["replicas"] == 2, text
+    assert "web-blue left alone" in text, text
+    assert served_by(env)["image"] == V1
+    assert proc.returncode == 0, text  # green was verified live; only the clean-up stood back
 
 
 # -------------------------------------------------------------------------- 3. verified is what switches
