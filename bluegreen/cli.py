@@ -532,6 +532,8 @@ def _message(command: str, result: str, run: Any, notes: list[str]) -> str | Non
     snap = getattr(run, "snap", None)
     if result == "unchanged" and notes:
         return notes[0]
+    if result == "deployed" and notes:  # verified live, then a neighbour moved traffic: say what is true now
+        return f"the release was verified live, but {notes[-1]}"
     if snap is None or result in ("dry-run",) or command == "status":
         return None
     return {

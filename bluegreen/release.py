@@ -458,8 +458,9 @@ class Ctx:
                 return fresh
             why = _selected_by(fresh, dep, color_label)
             if why:
-                self.log.warning(f"deployment.apps/{target} left alone: {why}; someone switched meanwhile")
-                return fresh
+                note = f"deployment.apps/{target} left alone: {why}; someone switched meanwhile"
+                self.log.warning(note)
+                return fresh.but(notes=(*fresh.notes, note))
             if how != "delete" and pl.replicas_of(dep) == 0:
                 return fresh
             try:

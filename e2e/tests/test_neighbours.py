@@ -126,6 +126,7 @@ def test_scale_to_zero_spares_the_old_colour_when_switched_back(env: Env) -> Non
     assert selector(env)["version"] == "blue", text
     assert env.get("deployments", "web-blue", "apps/v1")["spec"]["replicas"] == 2, text
     assert "web-blue left alone" in text, text
+    assert "the release was verified live, but" in text, text
     assert served_by(env)["image"] == V1
     assert proc.returncode == 0, text  # green was verified live; only the clean-up stood back
 

@@ -111,6 +111,10 @@ def test_scale_to_zero_spares_the_old_colour_when_switched_back(web: SimCluster,
     assert web.get("deployments", "default", "web-blue")["spec"]["replicas"] == 2
     assert selector(web)["version"] == "blue"
     assert "web-blue left alone" in r.log
+    # The closing line and the outputs say what is true now, not "the new colour is live".
+    assert r.exit_code == 0, r.log
+    assert "the release was verified live, but deployment.apps/web-blue left alone" in r.log
+    assert r.outputs["ACTIVE_COLOR"] == "blue"
 
 
 # -------------------------------------------------------------------------- 3. verified is what switches
