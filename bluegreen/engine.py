@@ -34,12 +34,10 @@ class Run:
     smoke: tuple[SmokeResult, ...] = ()
     verified: Verified | None = None  # green passed its checks (set by smoke / promote's identity check)
     switched: bool = False  # this run moved traffic
-    switched_back: bool = False
     checked_live: bool = False  # the live colour passed the post-switch checks
     held: bool = False  # deploy --hold recorded the hold and stops
     drained: bool = False
     tidied: bool = False
-    scaled_up: bool = False
     aborted: bool = False
     notes: tuple[str, ...] = ()  # facts worth a line in the outcome (e.g. a no-op rollback's reason)
 

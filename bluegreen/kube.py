@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 from bluegreen.errors import (
@@ -35,7 +35,6 @@ from bluegreen.kubeconfig import load as load_kubeconfig
 from bluegreen.settings import Connection
 
 Obj = dict[str, Any]
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)

@@ -249,8 +249,6 @@ class Phases:
         return self.ctx.pods(pl.selector_with(self._base_selector(), self.goal.color_label, self.goal.colour))
 
     def _base_selector(self) -> dict[str, str]:
-        if self.goal.plan is not None:
-            return dict(self.goal.preview["spec"]["selector"])
         return dict(self.goal.preview["spec"]["selector"])
 
     def adopt(self, run: Run) -> Run:
@@ -577,7 +575,7 @@ class Phases:
         )
         scaled = self.ctx.scale_up(dep, live_ready, run.verified)
         scaled = self.ctx.wait_rollout(scaled, container=g.container, timeout=self.timeout, pods=self._pods())
-        return run.but(snap=run.snap.with_deployment(scaled), verified=identity(scaled), scaled_up=True)
+        return run.but(snap=run.snap.with_deployment(scaled), verified=identity(scaled))
 
     def _undo_interrupted(self, run: Run, cause: BaseException) -> None:
         g = self.goal
@@ -632,7 +630,7 @@ class Phases:
             back = ctx.switch_all(
                 run, g.services, color_label=g.color_label, to_color=g.old_colour, state=restore
             )
-            ctx.last = back.but(switched=False, switched_back=True)
+            ctx.last = back.but(switched=False)
         except BluegreenError as e:
             raise Unverified(
                 f"verification failed ({why}) and switching back failed too ({e}); traffic is on "

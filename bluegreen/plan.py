@@ -653,7 +653,8 @@ def plan_rollback(service: Obj, deployments: list[Obj], to: str | None = None) -
     ):
         raise NothingToRollBack(
             f"deployment {name_of(target)!r} still runs {wanted}, but its pod template changed since it was live "
-            f"(something other than the image: env, resources, probes...)" + _last_writer_note(target),
+            f"(something other than the image: env, resources, probes...)"
+            + (f"; last changed by {who}" if (who := last_writer(target)) else ""),
             hint=f"redeploy to verify it again: bluegreen deploy --service {svc} --image {wanted}",
         )
     live = matching(selector, deployments)
@@ -675,14 +676,15 @@ def plan_rollback(service: Obj, deployments: list[Obj], to: str | None = None) -
     )
 
 
-def _last_writer_note(obj: Obj) -> str:
+def last_writer(obj: Obj) -> str | None:
+    """The field manager of the latest update, as the API server recorded it (managedFields)."""
     entries = [
         m for m in obj["metadata"].get("managedFields") or [] if m.get("operation") in ("Update", "Apply")
     ]
     if not entries:
-        return ""
+        return None
     latest = max(entries, key=lambda m: str(m.get("time") or ""))
-    return f"; last changed by {latest.get('manager')} at {latest.get('time')}"
+    return f"{latest.get('manager')} at {latest.get('time')}" if latest.get("manager") else None
 
 
 # ------------------------------------------------------------------------------------------- services

@@ -77,22 +77,11 @@ def changed_since(verified: Verified, current: Obj | None) -> str | None:
             f"deployment.apps/{verified.name} was deleted and created again (uid {verified.uid} -> {now.uid})"
         )
     if now.template_hash != verified.template_hash:
-        who = _last_writer(current)
+        who = pl.last_writer(current)
         return f"deployment.apps/{verified.name}'s pod template was changed" + (f" by {who}" if who else "")
     # A newer generation with the same uid and pod template is a scale (an autoscaler, or our own
     # capacity step) or a strategy edit: the pods that passed the checks are still what would serve.
     return None
-
-
-def _last_writer(obj: Obj) -> str | None:
-    """The field manager of the latest update, as the API server recorded it (managedFields)."""
-    entries = [
-        m for m in obj["metadata"].get("managedFields") or [] if m.get("operation") in ("Update", "Apply")
-    ]
-    if not entries:
-        return None
-    latest = max(entries, key=lambda m: str(m.get("time") or ""))
-    return f"{latest.get('manager')} at {latest.get('time')}" if latest.get("manager") else None
 
 
 class Ctx:
@@ -407,7 +396,7 @@ class Ctx:
             last = now.history[0] if now.history else None
             where = f" ({last.run_url})" if last and last.run_url else ""
             return f"another bluegreen run (release {now.release_id}{where})"
-        return _last_writer(current)
+        return pl.last_writer(current)
 
     def switch_all(
         self, run: Run, names: list[str], *, color_label: str, to_color: str, state: dict[str, str | None]
@@ -456,9 +445,14 @@ class Ctx:
             dep = fresh.snap.deployment(target)
             if dep is None:
                 return fresh
-            why = _selected_by(fresh, dep, color_label)
-            if why:
-                note = f"deployment.apps/{target} left alone: {why}; someone switched meanwhile"
+            # Services the preview aside, as planning counts them: one that selects this colour now is live.
+            live = pl.colour_services(list(fresh.snap.services.values()), dep, color_label)
+            if live:
+                sel = pl.fmt_selector(pl.selector_of(fresh.snap.services[live[0]]))
+                note = (
+                    f"deployment.apps/{target} left alone: service/{live[0]} now selects its pods ({sel}); "
+                    f"someone switched meanwhile"
+                )
                 self.log.warning(note)
                 return fresh.but(notes=(*fresh.notes, note))
             if how != "delete" and pl.replicas_of(dep) == 0:
@@ -518,14 +512,3 @@ class Ctx:
 
 def _selects_colour(color_label: str, colour: str | None) -> Callable[[Obj], bool]:
     return lambda current: pl.selector_of(current).get(color_label) == colour
-
-
-def _selected_by(run: Run, dep: Obj, color_label: str) -> str | None:
-    """PURE: which live (non-preview) Service selects this Deployment's pods now, said for a log line."""
-    labels = pl.template_labels(dep)
-    for svc in run.snap.services.values():
-        sel = pl.selector_of(svc)
-        preview = (svc["metadata"].get("labels") or {}).get(st.ROLE_KEY) == st.ROLE_PREVIEW
-        if color_label in sel and pl.selects(sel, labels) and not preview:
-            return f"service/{pl.name_of(svc)} now selects its pods ({pl.fmt_selector(sel)})"
-    return None
