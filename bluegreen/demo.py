@@ -65,10 +65,13 @@ def run_demo(cli: click.Group, ready_delay: float = 0.4) -> int:
         os.environ.pop(k, None)  # the demo must not write into a real job's outputs
     failures: list[str] = []
 
-    def expect(step: str, got: int, want: int) -> None:
+    def expect(step: str, want: int, *args: str) -> None:
+        """Run one bluegreen command as a user would type it; note it when its exit code surprises."""
+        got = _run(cli, list(args))
         if got != want:
             failures.append(f"{step}: exit code {got}, expected {want}")
 
+    web, smoke = ("--service", "web"), ("--smoke-path", "/healthz")
     try:
         _banner(
             f"A simulated cluster is running at {sim.url}; seeding app 'web' (3 replicas, blue, image web:1.0)"
@@ -79,67 +82,38 @@ def run_demo(cli: click.Group, ready_delay: float = 0.4) -> int:
         _banner("Release web:1.1 as green: deploy, verify through the preview Service, switch, verify again")
         expect(
             "release 1.1",
-            _run(
-                cli,
-                [
-                    "deploy",
-                    "--service",
-                    "web",
-                    "--image",
-                    "registry.example/web:1.1",
-                    "--smoke-path",
-                    "/healthz",
-                    "--smoke-path",
-                    "/",
-                ],
-            ),
             ExitCode.OK,
+            "deploy",
+            *web,
+            "--image",
+            "registry.example/web:1.1",
+            *smoke,
+            "--smoke-path",
+            "/",
         )
         click.echo(f"service/web now selects {_live(sim)}")
 
         _banner("Release web:1.2-smokefail: its smoke tests fail, so live traffic is never touched")
         expect(
             "failing release",
-            _run(
-                cli,
-                [
-                    "deploy",
-                    "--service",
-                    "web",
-                    "--image",
-                    "registry.example/web:1.2-smokefail",
-                    "--smoke-path",
-                    "/healthz",
-                    "--smoke-path",
-                    "/api/orders",
-                ],
-            ),
             ExitCode.FAILED,
+            "deploy",
+            *web,
+            "--image",
+            "registry.example/web:1.2-smokefail",
+            *smoke,
+            "--smoke-path",
+            "/api/orders",
         )
         click.echo(f"service/web still selects {_live(sim)}")
 
         _banner("Release web:1.3: blue is reused and updated in place, then traffic switches back to blue")
-        expect(
-            "release 1.3",
-            _run(
-                cli,
-                [
-                    "deploy",
-                    "--service",
-                    "web",
-                    "--image",
-                    "registry.example/web:1.3",
-                    "--smoke-path",
-                    "/healthz",
-                ],
-            ),
-            ExitCode.OK,
-        )
+        expect("release 1.3", ExitCode.OK, "deploy", *web, "--image", "registry.example/web:1.3", *smoke)
 
         _banner(
             "Something is wrong with 1.3 in production: roll back in one step (what the 3 a.m. button runs)"
         )
-        expect("rollback", _run(cli, ["rollback", "--service", "web"]), ExitCode.OK)
+        expect("rollback", ExitCode.OK, "rollback", *web)
         click.echo(f"service/web selects {_live(sim)}")
 
         _banner(
@@ -147,29 +121,22 @@ def run_demo(cli: click.Group, ready_delay: float = 0.4) -> int:
         )
         expect(
             "held release",
-            _run(
-                cli,
-                [
-                    "deploy",
-                    "--service",
-                    "web",
-                    "--image",
-                    "registry.example/web:1.4",
-                    "--smoke-path",
-                    "/healthz",
-                    "--hold",
-                ],
-            ),
             ExitCode.OK,
+            "deploy",
+            *web,
+            "--image",
+            "registry.example/web:1.4",
+            *smoke,
+            "--hold",
         )
         click.echo(f"service/web still selects {_live(sim)} while 1.4 awaits promotion")
-        expect("status while held", _run(cli, ["status", "--service", "web"]), ExitCode.OK)
+        expect("status while held", ExitCode.OK, "status", *web)
         _banner("Approved: promote switches to exactly the Deployment that was verified")
-        expect("promote", _run(cli, ["promote", "--service", "web"]), ExitCode.OK)
+        expect("promote", ExitCode.OK, "promote", *web)
         click.echo(f"service/web now selects {_live(sim)}")
 
         _banner("Where things stand")
-        expect("status", _run(cli, ["status", "--service", "web"]), ExitCode.OK)
+        expect("status", ExitCode.OK, "status", *web)
     finally:
         for k, v in saved.items():
             if v is None:
@@ -182,8 +149,9 @@ def run_demo(cli: click.Group, ready_delay: float = 0.4) -> int:
         click.secho("demo did not go as expected: " + "; ".join(failures), fg="red")
         return 1
     click.secho(
-        "Demo complete: two releases, a failed release that left live traffic alone, and a rollback.",
+        "Demo complete: two releases, a failed release that left live traffic alone, a rollback, and a "
+        "held release promoted after approval.",
         fg="green",
     )
-    click.echo("Try it by hand: python -m bluegreen.sim --port 8001 --kubeconfig-out sim.kubeconfig")
+    click.echo("Try it by hand, in a second terminal: .venv/bin/python -m bluegreen.sim --port 8001")
     return 0
