@@ -388,11 +388,16 @@ def demo(ready_delay: float) -> None:
     sys.exit(run_demo(cli, ready_delay=ready_delay))
 
 
-def _common(kw: dict[str, Any]) -> Common:
-    given = kw["service"]
-    names = [
+def _service_names(kw: dict[str, Any]) -> list[str]:
+    """--service as given: repeated, or one value (an action input) separated by commas or whitespace."""
+    given = kw.get("service") or ()
+    return [
         n for v in ([given] if isinstance(given, str) else given) for n in str(v).replace(",", " ").split()
     ]
+
+
+def _common(kw: dict[str, Any]) -> Common:
+    names = _service_names(kw)
     if not names:
         raise InputError("--service", "is required")
     return Common(
@@ -493,9 +498,7 @@ def _run(
     if ctx is not None:
         ctx.close()
     last = run if run is not None else (ctx.last if ctx is not None else None)
-    given = kw.get("service") or []
-    services = [given] if isinstance(given, str) else list(given)
-    primary = str(services[0]).replace(",", " ").split()[0] if services and str(services[0]).strip() else None
+    primary = next(iter(_service_names(kw)), None)
     snap = getattr(last, "snap", None)
     outcome = observed(
         command,
