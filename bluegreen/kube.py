@@ -16,7 +16,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -305,6 +305,8 @@ class Kube:
         if len(calls) == 1:
             return [calls[0]()]
         futures = [self.pool().submit(c) for c in calls]
+        # Every call finishes before any failure is raised: nothing keeps running behind the caller's back.
+        wait(futures)
         return [f.result() for f in futures]
 
     # ------------------------------------------------------------------------------------- typed helpers

@@ -97,6 +97,7 @@ class Ctx:
         self.lock: ReleaseLock | None = None
         self.last: Run | None = None  # what the command observed last: the outcome is computed from it
         self._informers: dict[tuple[str, str], Informer] = {}
+        self._informers_lock = threading.Lock()
         self._background: list[threading.Thread] = []
 
     # ------------------------------------------------------------------------------------------- reads
@@ -201,15 +202,24 @@ class Ctx:
         return self._informer(ENDPOINT_SLICES, f"kubernetes.io/service-name={service}")
 
     def _informer(self, kind: Kind, labels: str) -> Informer:
+        # Informers are opened from parallel reads too: the map is guarded, the (network) start is not.
         key = (kind.plural, labels)
-        if key not in self._informers:
-            self._informers[key] = self.kube.informer(kind, labels=labels).start()
-        return self._informers[key]
+        with self._informers_lock:
+            known = self._informers.get(key)
+        if known is not None:
+            return known
+        started = self.kube.informer(kind, labels=labels).start()
+        with self._informers_lock:
+            kept = self._informers.setdefault(key, started)
+        if kept is not started:
+            started.stop()
+        return kept
 
     def close(self) -> None:
-        for inf in self._informers.values():
+        with self._informers_lock:
+            informers, self._informers = list(self._informers.values()), {}
+        for inf in informers:
             inf.stop()
-        self._informers.clear()
 
     @staticmethod
     def ready(pods: Informer) -> set[str]:
